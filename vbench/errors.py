@@ -1,0 +1,30 @@
+"""User-facing errors: each renders as one line, without a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["VBenchError", "UnknownNameError", "close_matches"]
+
+
+class VBenchError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` names from ``candidates`` that look like ``name`` (difflib ratio >= 0.6)."""
+    return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+
+
+class UnknownNameError(VBenchError, KeyError):
+    """An unknown model or optimization name; the message names the close matches."""
+
+    def __init__(self, kind: str, name: str, candidates: Iterable[str]):
+        self.kind, self.name = kind, name
+        self.suggestions = close_matches(name, candidates)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown {kind} {name!r}{hint} (`vbench list {kind}s` shows them all)")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]

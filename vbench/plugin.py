@@ -1,0 +1,207 @@
+"""The pytest plugin: ``--vb-*`` options, cell parametrization, pytest-benchmark hooks and fixtures.
+
+Registered through the ``pytest11`` entry point, so any repository that installs vbench can write::
+
+    @pytest.mark.vbench(mode="inference")
+    def test_inference(vb_cell, vb_measure):
+        vb_measure(vb_cell)
+
+Hooks only delegate: options are resolved once into :class:`~vbench.settings.RunSettings`, state
+lives in a :class:`VBenchSession` kept in ``config.stash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest
+
+from vbench.errors import VBenchError
+from vbench.profiles import Cell, expand_cells, get_profile, load_matrix
+from vbench.settings import OPTIONS, RunSettings, resolve_settings
+
+__all__ = ["VBenchSession", "session_of"]
+
+
+@dataclass
+class VBenchSession:
+    """Per-pytest-session state: settings, the expanded cells, the runner and skipped cells."""
+
+    settings: RunSettings
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    _runner: Any = None
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from vbench.runner import CellRunner
+
+            self._runner = CellRunner(self.settings)
+        return self._runner
+
+    def expand(self) -> list[Cell]:
+        """Expand the profile or matrix file with the command-line overrides (validates every name)."""
+        import vbench.optimizations  # noqa: F401 - registers the built-in optimizations
+        from vbench.models import expand_model_patterns, resolve_model
+        from vbench.optimize import list_optimizations, resolve_plan
+
+        s = self.settings
+        profile = load_matrix(s.matrix) if s.matrix else get_profile(s.profile)
+        cells = expand_cells(
+            profile,
+            s.overrides,
+            all_optimizations=list_optimizations(),
+            expand_models=expand_model_patterns,
+            default_img_size=lambda m: resolve_model(m).default_img_size,
+        )
+        for name in dict.fromkeys(c.optimization for c in cells):
+            resolve_plan(name)
+        self.cells = cells
+        return cells
+
+    def record_skip(self, cell: Cell, reason: str) -> None:
+        self.skipped.append({"id": cell.id, **asdict(cell), "reason": reason})
+
+
+_SESSION = pytest.StashKey[VBenchSession]()
+
+
+def session_of(config: pytest.Config) -> VBenchSession:
+    """The vbench session of ``config`` (created in pytest_configure)."""
+    return config.stash[_SESSION]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vbench", "vbench: vision model benchmark matrix")
+    for spec in OPTIONS:
+        default = f" (default: {spec.default})" if spec.default is not None else ""
+        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
+        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
+
+
+def _raw_option(config: pytest.Config, spec) -> str | None:
+    value = config.getoption(spec.ini)
+    return value if value is not None else config.getini(spec.ini)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "vbench(mode): a vbench cell function; mode is inference, train, lora_train, lora_infer, lora_merged or data",
+        "inference: inference cells",
+        "train: training-step cells",
+        "lora_train: LoRA training-step cells",
+        "lora_infer: LoRA inference cells (unmerged adapters)",
+        "lora_merged: LoRA inference cells after merge_and_unload",
+        "data: data-loading cells",
+        "gpu: cells whose optimization runs only on CUDA",
+        "compile: cells whose optimization compiles or exports the model",
+    ):
+        config.addinivalue_line("markers", line)
+    try:
+        settings = resolve_settings(lambda spec: _raw_option(config, spec))
+    except VBenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    _apply_torch_flags(settings)
+    config.stash[_SESSION] = VBenchSession(settings)
+
+
+def _apply_torch_flags(settings: RunSettings) -> None:
+    """Set every numeric flag explicitly so each run records what it ran with (see machine_info)."""
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.backends.cuda.matmul.allow_tf32 = settings.tf32
+    torch.backends.cudnn.allow_tf32 = settings.tf32
+    torch.backends.cudnn.benchmark = settings.cudnn_benchmark
+    if settings.device.type == "cuda":
+        torch.cuda.set_device(settings.device)
+
+
+def pytest_collection(session: pytest.Session) -> None:
+    # Bad names fail here, as one usage line, before any cell is collected or run.
+    try:
+        session_of(session.config).expand()
+    except VBenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "vb_cell" not in metafunc.fixturenames:
+        return
+    from vbench.optimize import Stage, resolve_plan
+    from vbench.timing import device_timer
+
+    marker = metafunc.definition.get_closest_marker("vbench")
+    mode = marker.kwargs.get("mode", "inference") if marker else "inference"
+    vb = session_of(metafunc.config)
+    timer = device_timer(vb.settings.device)
+    params = []
+    for cell in (c for c in vb.cells if c.mode == mode):
+        plan = resolve_plan(cell.optimization)
+        marks = [
+            getattr(pytest.mark, mode),
+            pytest.mark.benchmark(group=f"{mode}-{cell.model}-bs{cell.batch_size}-{cell.img_size}px", timer=timer),
+        ]
+        if plan.devices == {"cuda"}:
+            marks.append(pytest.mark.gpu)
+        if any(p.stage == Stage.COMPILE for p in plan.parts):
+            marks.append(pytest.mark.compile)
+        params.append(pytest.param(cell, id=cell.id, marks=marks))
+    metafunc.parametrize("vb_cell", params)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    from vbench.machine import machine_info as vbench_machine_info
+
+    machine_info.update(vbench_machine_info(session_of(config).settings.device))
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    from vbench.schema import SCHEMA_VERSION
+
+    vb = session_of(config)
+    s = vb.settings
+    output_json["vbench"] = {
+        "schema_version": SCHEMA_VERSION,
+        "profile": str(s.matrix) if s.matrix else s.profile,
+        "device": str(s.device),
+        "compile_mode": s.compile_mode,
+        "seed": s.seed,
+        "warmup": asdict(s.warmup),
+        "skipped": vb.skipped,
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    vb = session.config.stash.get(_SESSION, None)
+    if vb is not None and vb._runner is not None:
+        vb._runner.release()
+
+
+@pytest.fixture(scope="session")
+def vb_settings(pytestconfig: pytest.Config) -> RunSettings:
+    """The resolved vbench settings of this run."""
+    return session_of(pytestconfig).settings
+
+
+@pytest.fixture
+def vb_measure(request: pytest.FixtureRequest, benchmark):
+    """``vb_measure(cell)`` measures one cell through ``benchmark`` and stores its metrics in
+    ``benchmark.extra_info``; a cell that cannot run here is skipped with the reason."""
+    from vbench.runner import CellSkipped
+
+    vb = session_of(request.config)
+
+    def measure(cell: Cell) -> dict[str, Any]:
+        try:
+            result = vb.runner.run(cell, benchmark)
+        except CellSkipped as exc:
+            vb.record_skip(cell, str(exc))
+            pytest.skip(str(exc))
+        benchmark.extra_info.update(result)
+        return result
+
+    return measure

@@ -1,0 +1,271 @@
+"""Runs one cell: build (cached), optimize, cold start, warm up, time through pytest-benchmark, record.
+
+One code path serves every model and optimization. The model is built once per (model, image
+size), each optimization is applied once to a copy of it, and the result is reused by every batch
+size that follows; when the next cell needs another model, the old one is dropped and device
+memory is freed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vbench.correctness import compare_outputs, logits_of
+from vbench.machine import gpu_names
+from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
+from vbench.models import create_model, resolve_model
+from vbench.optimize import Executable, OptContext, OptimizationPlan, Stage, resolve_plan
+from vbench.profiles import Cell
+from vbench.schema import SCHEMA_VERSION
+from vbench.settings import RunSettings
+from vbench.timing import device_timer, synchronize, time_call, warm_up
+
+__all__ = ["CellSkipped", "CellRunner", "make_input", "is_out_of_memory"]
+
+_OOM_TYPES = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
+
+
+class CellSkipped(Exception):
+    """A cell that cannot run here; the message is the skip reason shown to the user."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CUDA OOM and for the CPU allocator's out-of-memory RuntimeError."""
+    if isinstance(exc, _OOM_TYPES):
+        return True
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in str(exc) or "not enough memory" in str(exc)
+    )
+
+
+def make_input(batch_size: int, img_size: int, in_chans: int, seed: int, device: torch.device) -> torch.Tensor:
+    """A seeded random image batch, drawn on the CPU (identical on every device) then moved once."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + batch_size * 1009 + img_size)
+    return torch.randn(batch_size, in_chans, img_size, img_size, generator=generator).to(device)
+
+
+@dataclass
+class _Base:
+    """The fp32 eager model of one (model, image size) on the device, and what was measured building it."""
+
+    key: tuple[str, int]
+    model: nn.Module
+    family: str
+    in_chans: int
+    build_s: float
+    flops: FlopCount
+    references: dict[int, torch.Tensor] = field(default_factory=dict)  # batch size -> eager logits
+
+
+@dataclass
+class _Prepared:
+    key: tuple[str, int, str, str]
+    plan: OptimizationPlan
+    exe: Executable
+    convert_s: float
+    warnings: list[str]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    lines = {f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught}
+    return sorted(lines)
+
+
+class CellRunner:
+    """Measures cells for one session on one device (see :meth:`run`)."""
+
+    def __init__(self, settings: RunSettings):
+        self.settings = settings
+        self.device = settings.device
+        self.timer = device_timer(self.device)
+        self._base: _Base | None = None
+        self._prepared: _Prepared | None = None
+        self._flops: dict[tuple[str, int], FlopCount] = {}
+        self._gpu_name = gpu_names()[self.device.index or 0] if self.device.type == "cuda" else None
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _base_for(self, cell: Cell) -> _Base:
+        key = (cell.model, cell.img_size)
+        if self._base is not None and self._base.key == key:
+            return self._base
+        self.release()
+        entry = resolve_model(cell.model)
+        start = time.perf_counter()
+        model = create_model(
+            cell.model,
+            img_size=cell.img_size,
+            weights=self.settings.weights_for(cell.model),
+            seed=self.settings.seed,
+        )
+        model = model.to(self.device)
+        synchronize(self.device)
+        build_s = time.perf_counter() - start
+        if key not in self._flops:
+            example = make_input(1, cell.img_size, entry.in_chans, self.settings.seed, self.device)
+            self._flops[key] = count_flops(model, example)
+        self._base = _Base(key, model, entry.family, entry.in_chans, build_s, self._flops[key])
+        return self._base
+
+    def _prepare(self, cell: Cell, base: _Base, plan: OptimizationPlan, example: torch.Tensor) -> _Prepared:
+        key = (cell.model, cell.img_size, cell.optimization, cell.mode)
+        if self._prepared is not None and self._prepared.key == key:
+            return self._prepared
+        self._prepared = None
+        free_memory(self.device)
+        ctx = OptContext(self.device, cell.mode, example, self.settings.compile_mode)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = self.timer()
+            exe = plan.apply(copy.deepcopy(base.model), ctx)
+            convert_s = self.timer() - start
+        self._prepared = _Prepared(key, plan, exe, convert_s, _warning_lines(caught))
+        return self._prepared
+
+    def release(self) -> None:
+        """Drop the cached models and free their memory (between models, after an OOM, at the end)."""
+        self._prepared = None
+        self._base = None
+        free_memory(self.device)
+
+    def _reference(self, base: _Base, x: torch.Tensor) -> torch.Tensor:
+        bs = x.shape[0]
+        if bs not in base.references:
+            # True fp32: TF32 off for the reference whatever the session allows.
+            matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+            try:
+                base.references[bs] = logits_of(base.model(x)).float().cpu()
+            finally:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+        return base.references[bs]
+
+    # -- measuring ----------------------------------------------------------------------------
+
+    def run(self, cell: Cell, benchmark) -> dict[str, Any]:
+        """Measure ``cell`` with pytest-benchmark's ``benchmark`` fixture and return its extra_info.
+
+        Raises :class:`CellSkipped` when the cell cannot run here (device, missing package,
+        failed compilation, out of memory); the caller turns it into a pytest skip.
+        """
+        if cell.mode != "inference":
+            raise CellSkipped(f"mode {cell.mode!r} has no runner in this version of vbench")
+        plan = resolve_plan(cell.optimization)
+        reason = plan.unavailable_reason(self.device, cell.mode)
+        if reason:
+            raise CellSkipped(reason)
+        try:
+            return self._run_inference(cell, plan, benchmark)
+        except CellSkipped:
+            benchmark.has_error = True
+            raise
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            benchmark.has_error = True  # keep a half-measured cell out of the JSON
+            self.release()
+            raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
+
+    def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> dict[str, Any]:
+        with torch.inference_mode():
+            base = self._base_for(cell)
+            x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
+            reference = self._reference(base, x)
+        compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
+        try:
+            with torch.no_grad():  # tracers and exporters need autograd-free, not inference, tensors
+                prepared = self._prepare(cell, base, plan, x)
+            exe = prepared.exe
+            with torch.inference_mode():
+                xp = exe.prepare(x)
+                step: Callable[[], Any] = lambda: exe(xp)  # noqa: E731
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    first_call_s = time_call(step, self.timer)
+        except Exception as exc:
+            if compiles and not is_out_of_memory(exc):
+                self._prepared = None
+                raise CellSkipped(f"{cell.optimization} failed for {cell.model}: {_first_line(exc)}") from None
+            raise
+
+        with torch.inference_mode():
+            warmup = warm_up(step, self.settings.warmup, self.timer)
+            with PeakMemory(self.device) as memory:
+                benchmark(step)
+            agreement = compare_outputs(exe(xp), reference)
+
+        times = benchmark.stats.stats.data if benchmark.stats else []
+        return self._result(
+            cell, base, prepared, times, memory.sample, agreement.as_dict(),
+            first_call_s=first_call_s, warmup=warmup, call_warnings=_warning_lines(caught),
+        )
+
+    def _result(self, cell, base, prepared, times, memory, agreement, *, first_call_s, warmup,
+                call_warnings) -> dict[str, Any]:
+        total, trainable = count_params(base.model)
+        samples = np.asarray(times, dtype=float)
+        p50, p90, p99 = (np.percentile(samples, [50, 90, 99]) * 1e3 if samples.size else (None,) * 3)
+        samples_per_s = cell.batch_size / float(np.median(samples)) if samples.size else None
+        tflops = 2 * base.flops.gmacs * samples_per_s / 1e3 if samples_per_s else None
+        precision = prepared.plan.precision
+        if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32 and self.device.type == "cuda":
+            precision = "tf32"
+        cold_start_s = base.build_s + prepared.convert_s + first_call_s
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": cell.model,
+            "family": base.family,
+            "optimization": cell.optimization,
+            "mode": cell.mode,
+            "batch_size": cell.batch_size,
+            "img_size": cell.img_size,
+            "device": str(self.device),
+            "precision": precision,
+            "samples_per_s": samples_per_s,
+            "latency_ms_p50": _num(p50),
+            "latency_ms_p90": _num(p90),
+            "latency_ms_p99": _num(p99),
+            "latency_ms_per_sample": _num(p50 / cell.batch_size) if p50 is not None else None,
+            "rounds": int(samples.size),
+            "peak_mem_allocated_mb": memory.peak_mem_allocated_mb,
+            "peak_mem_reserved_mb": memory.peak_mem_reserved_mb,
+            "peak_rss_mb": memory.peak_rss_mb,
+            "rss_method": memory.rss_method,
+            "params": total,
+            "trainable_params": trainable,
+            "gmacs": base.flops.gmacs,
+            "gflops": base.flops.gflops,
+            "flops_counter": "fvcore + scaled_dot_product_attention handle; gflops = 2 x gmacs, per sample",
+            "flops_ignored_ops": list(base.flops.ignored_ops),
+            "tflops_achieved": tflops,
+            "mfu": mfu(tflops, self._gpu_name, precision),
+            "cold_start_s": cold_start_s,
+            "build_s": base.build_s,
+            "convert_s": prepared.convert_s,
+            "first_call_s": first_call_s,
+            "warmup_iters": warmup.iterations,
+            "warmup_s": warmup.seconds,
+            **agreement,
+            "seed": self.settings.seed,
+            "weights": str(self.settings.weights_for(cell.model) or "") or None,
+            "notes": {k: v for k, v in prepared.exe.notes.items() if k != "optimizations"},
+            "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
+        }
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)

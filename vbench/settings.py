@@ -1,0 +1,200 @@
+"""Run settings: every ``--vb-*`` option declared once, resolved once into a plain dataclass.
+
+Each option is settable on the command line (``--vb-batch-sizes 1,8``) or in
+``[tool.pytest.ini_options]`` (``vb_batch_sizes = "1,8"``); the command line wins. Resolution needs
+no pytest config object, so it is unit-tested with plain dictionaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vbench.errors import VBenchError
+from vbench.profiles import MODES, AxisOverrides, parse_int_list
+from vbench.timing import WarmupPolicy
+
+__all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_device", "parse_weights"]
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One vbench option: ``--vb-<flag>`` on the command line, ``vb_<flag>`` in the ini file."""
+
+    name: str  # python name, e.g. "batch_sizes"
+    help: str
+    default: str | None = None
+    metavar: str = "VALUE"
+
+    @property
+    def flag(self) -> str:
+        return "--vb-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "vb_" + self.name
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("profile", "matrix to run: smoke, standard, full, or auto (smoke on CPU, standard on CUDA)",
+               "auto", "NAME"),
+    OptionSpec("matrix", "YAML matrix file replacing the profile (see fixtures/matrix_example.yaml)", None, "FILE"),
+    OptionSpec("models", "comma-separated model names or fnmatch patterns (any timm name or registered model)",
+               None, "M1,M2"),
+    OptionSpec("opts", "comma-separated optimizations; combine with '+', e.g. eager,channels_last+amp_bf16",
+               None, "O1,O2"),
+    OptionSpec("batch_sizes", "comma-separated batch sizes, e.g. 1,8,32", None, "N,N"),
+    OptionSpec("img_sizes", "comma-separated square input sizes in pixels, e.g. 160,224", None, "N,N"),
+    OptionSpec("modes", f"comma-separated modes: {', '.join(MODES)}", None, "MODE,MODE"),
+    OptionSpec("device", "auto (CUDA when available), cpu, cuda or cuda:N", "auto", "DEVICE"),
+    OptionSpec("weights", "local checkpoints: MODEL=PATH pairs, comma-separated, or a folder of "
+               "MODEL.safetensors / MODEL.pth files (loaded with weights_only=True)", None, "SPEC"),
+    OptionSpec("compile_mode", f"torch.compile mode: {', '.join(COMPILE_MODES)}", "default", "MODE"),
+    OptionSpec("threads", "torch intra-op threads on CPU (default: torch's own choice)", None, "N"),
+    OptionSpec("tf32", "allow TF32 in fp32 matmuls/convolutions for every cell: on or off "
+               "(off keeps the eager baseline true fp32; the tf32 optimization turns it on per cell)", "off",
+               "on|off"),
+    OptionSpec("cudnn_benchmark", "cudnn autotuning of convolution algorithms: on or off", "on", "on|off"),
+    OptionSpec("seed", "seed for model weights and inputs", "0", "N"),
+    OptionSpec("warmup_time", "seconds of warm-up calls after the first call, before timing", "0.2", "SECONDS"),
+)
+
+
+def _on_off(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {text!r}")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def resolve_device(text: str) -> torch.device:
+    """Turn auto/cpu/cuda/cuda:N into a device, refusing CUDA where there is none."""
+    text = text.strip().lower()
+    if text == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise VBenchError(f"--vb-device must be auto, cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VBenchError(f"--vb-device {text}: CUDA is not available on this machine")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise VBenchError(f"--vb-device {text}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        return torch.device("cuda", index)
+    if device.type != "cpu":
+        raise VBenchError(f"--vb-device must be auto, cpu, cuda or cuda:N, got {text!r}")
+    return device
+
+
+def parse_weights(text: str | None) -> dict[str, Path] | Path | None:
+    """``MODEL=PATH,...`` into a mapping, or a folder path; paths must exist."""
+    if not text:
+        return None
+    if "=" not in text:
+        folder = Path(text)
+        if not folder.is_dir():
+            raise VBenchError(f"--vb-weights {text!r} is neither MODEL=PATH pairs nor an existing folder")
+        return folder
+    out = {}
+    for pair in _csv(text):
+        model, sep, path = pair.partition("=")
+        if not sep or not model or not path:
+            raise VBenchError(f"--vb-weights entry {pair!r} must be MODEL=PATH")
+        if not Path(path).is_file():
+            raise VBenchError(f"--vb-weights {model}: file {path!r} does not exist")
+        out[model.strip()] = Path(path)
+    return out
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything a run needs to know, resolved and validated."""
+
+    device: torch.device
+    profile: str
+    matrix: Path | None = None
+    overrides: AxisOverrides = field(default_factory=AxisOverrides)
+    weights: dict[str, Path] | Path | None = None
+    compile_mode: str = "default"
+    threads: int | None = None
+    tf32: bool = False
+    cudnn_benchmark: bool = True
+    seed: int = 0
+    warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
+
+    def weights_for(self, model: str) -> Path | None:
+        """The checkpoint to load into ``model``, or None for random initialisation."""
+        if isinstance(self.weights, dict):
+            return self.weights.get(model)
+        if isinstance(self.weights, Path):
+            for suffix in (".safetensors", ".pth", ".pt", ".bin"):
+                candidate = self.weights / f"{model}{suffix}"
+                if candidate.is_file():
+                    return candidate
+        return None
+
+
+def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str | None]) -> RunSettings:
+    """Build :class:`RunSettings` from raw option strings.
+
+    ``get(spec)`` returns the user's string for an option or None (a mapping by option name works
+    too); unset options take their spec's default. Raises :class:`VBenchError` on bad input.
+    """
+    if isinstance(get, Mapping):
+        mapping = get
+        get = lambda spec: mapping.get(spec.name)  # noqa: E731
+    raw = {spec.name: (v if (v := get(spec)) not in (None, "") else spec.default) for spec in OPTIONS}
+
+    device = resolve_device(raw["device"])
+    profile = raw["profile"]
+    if profile == "auto":
+        profile = "standard" if device.type == "cuda" else "smoke"
+    compile_mode = raw["compile_mode"]
+    if compile_mode not in COMPILE_MODES:
+        raise VBenchError(f"--vb-compile-mode must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
+    modes = _csv(raw["modes"]) if raw["modes"] else None
+    for mode in modes or ():
+        if mode not in MODES:
+            raise VBenchError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
+    overrides = AxisOverrides(
+        models=_csv(raw["models"]) or None if raw["models"] else None,
+        optimizations=_csv(raw["opts"]) or None if raw["opts"] else None,
+        batch_sizes=parse_int_list(raw["batch_sizes"], "batch sizes") if raw["batch_sizes"] else None,
+        img_sizes=parse_int_list(raw["img_sizes"], "image sizes") if raw["img_sizes"] else None,
+        modes=modes,
+    )
+    threads = parse_int_list(raw["threads"], "--vb-threads")[0] if raw["threads"] else None
+    try:
+        seed = int(raw["seed"])
+        warmup_time = float(raw["warmup_time"])
+    except ValueError:
+        raise VBenchError("--vb-seed must be an integer and --vb-warmup-time a number of seconds") from None
+    if warmup_time < 0:
+        raise VBenchError("--vb-warmup-time must be >= 0")
+    matrix = Path(raw["matrix"]) if raw["matrix"] else None
+    return RunSettings(
+        device=device,
+        profile=profile,
+        matrix=matrix,
+        overrides=overrides,
+        weights=parse_weights(raw["weights"]),
+        compile_mode=compile_mode,
+        threads=threads,
+        tf32=_on_off("tf32", raw["tf32"]),
+        cudnn_benchmark=_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
+        seed=seed,
+        warmup=WarmupPolicy(min_time_s=warmup_time),
+    )
