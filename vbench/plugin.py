@@ -200,7 +200,7 @@ def vb_measure(request: pytest.FixtureRequest, benchmark):
             result = vb.runner.run(cell, benchmark)
         except CellSkipped as exc:
             vb.record_skip(cell, str(exc))
-            pytest.skip(str(exc))
+            pytest.skip(f"{cell.id}: {exc}")
         benchmark.extra_info.update(result)
         return result
 
