@@ -1,0 +1,38 @@
+"""The vbench command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _vbench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vbench", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_list_optimizations_shows_precision_devices_and_description():
+    result = _vbench("list", "optimizations")
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert {"eager", "amp_fp16", "amp_bf16", "channels_last", "compile", "torchscript", "fp16", "bf16"} <= set(lines)
+    assert "cuda" in lines["tf32"] and "cpu" not in lines["tf32"].split()[2]
+
+
+def test_list_models_filters_timm_names():
+    result = _vbench("list", "models", "deit_small*")
+    assert result.returncode == 0
+    assert "deit_small_patch16_224" in result.stdout.split()
+    assert all(name.startswith("deit_small") for name in result.stdout.split())
+
+
+def test_list_profiles():
+    result = _vbench("list", "profiles")
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines() if not line.startswith(" ")] == \
+        ["smoke", "standard", "full"]
+
+
+def test_usage_errors_exit_2_in_one_line():
+    result = _vbench("list", "things")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
