@@ -30,7 +30,7 @@ def test_standard_profile_lists_five_models_every_optimization_four_batch_sizes(
     from vbench.optimize import list_optimizations
 
     result = vb_project("--collect-only", "-q", "--vb-profile", "standard")
-    ids = [line for line in result.outlines if "test_inference[" in line]
+    ids = [line for line in result.outlines if "test_inference[" in line and "lora" not in line]
     assert len(ids) == len(STANDARD_MODELS) * len(list_optimizations()) * 4
     assert "test_cells.py::test_inference[vit_base_patch16_224-amp_bf16-bs32-224px]" in ids
     assert {i.split("[")[1].split("-")[0] for i in ids} == set(STANDARD_MODELS)

@@ -8,7 +8,10 @@ from vbench.models import create_model, list_models, register_model
 from vbench.optimize import Executable, OptContext, Stage, list_optimizations, register_optimization
 from vbench.profiles import PROFILES, Cell
 
-import vbench.optimizations  # noqa: E402,F401  registers the built-in optimizations (like timm's models)
+# Registries fill on import, like timm's models: built-in optimizations, LoRA names, the train mode.
+import vbench.lora  # noqa: E402,F401
+import vbench.optimizations  # noqa: E402,F401
+import vbench.training  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

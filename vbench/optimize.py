@@ -32,6 +32,8 @@ __all__ = [
     "OPTIMIZATIONS",
     "PRECISION_ORDER",
     "register_optimization",
+    "register_optimization_factory",
+    "get_optimization",
     "resolve_plan",
     "list_optimizations",
 ]
@@ -102,6 +104,8 @@ class OptContext:
     mode: str
     example_input: torch.Tensor
     compile_mode: str = "default"
+    family: str = ""  # the model's family (vision_transformer, resnet, ...), for per-family defaults
+    settings: Any = None  # the run's RunSettings, for options of one optimization (LoRA alpha, ...)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,32 @@ class Optimization:
 
 
 OPTIMIZATIONS: Registry[Optimization] = Registry("optimization")
+
+# Parametrized families of names (lora_r12, lora_r12_merged): a factory returns the optimization for a
+# name it understands, registered on first use, or None.
+_FACTORIES: list[Callable[[str], Optimization | None]] = []
+_MADE: dict[str, Optimization] = {}  # factory-made, kept out of OPTIMIZATIONS so "*" does not grow with use
+
+
+def register_optimization_factory(factory: Callable[[str], Optimization | None]):
+    """Register ``factory(name) -> Optimization | None`` for names no plain registration covers."""
+    _FACTORIES.append(factory)
+    return factory
+
+
+def get_optimization(name: str) -> Optimization:
+    """The optimization called ``name``: registered, or made by a factory; else UnknownNameError."""
+    if name in OPTIMIZATIONS:
+        return OPTIMIZATIONS.get(name)
+    if name not in _MADE:
+        for factory in _FACTORIES:
+            made = factory(name)
+            if made is not None:
+                _MADE[name] = made
+                break
+        else:
+            return OPTIMIZATIONS.get(name)  # raises with close matches
+    return _MADE[name]
 
 
 def register_optimization(
@@ -211,7 +241,7 @@ def resolve_plan(spec: str) -> OptimizationPlan:
     names = [n.strip() for n in spec.split("+")]
     if not all(names):
         raise VBenchError(f"optimization {spec!r} has an empty part")
-    parts = tuple(OPTIMIZATIONS.get(n) for n in names)
+    parts = tuple(get_optimization(n) for n in names)
     if len(set(names)) != len(names):
         raise VBenchError(f"optimization {spec!r} names a part twice")
     compilers = [p.name for p in parts if p.stage == Stage.COMPILE]

@@ -43,7 +43,7 @@ class VBenchSession:
 
     def expand(self) -> list[Cell]:
         """Expand the profile or matrix file with the command-line overrides (validates every name)."""
-        import vbench.optimizations  # noqa: F401 - registers the built-in optimizations
+        import vbench  # noqa: F401 - fills the registries (optimizations, LoRA, training)
         from vbench.models import expand_model_patterns, resolve_model
         from vbench.optimize import list_optimizations, resolve_plan
 
@@ -88,13 +88,11 @@ def _raw_option(config: pytest.Config, spec) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
-        "vbench(mode): a vbench cell function; mode is inference, train, lora_train, lora_infer, lora_merged or data",
+        "vbench(mode): a vbench cell function; mode is inference, train or data",
         "inference: inference cells",
         "train: training-step cells",
-        "lora_train: LoRA training-step cells",
-        "lora_infer: LoRA inference cells (unmerged adapters)",
-        "lora_merged: LoRA inference cells after merge_and_unload",
         "data: data-loading cells",
+        "lora: cells whose optimization adds LoRA adapters (peft)",
         "gpu: cells whose optimization runs only on CUDA",
         "compile: cells whose optimization compiles or exports the model",
     ):
@@ -149,6 +147,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.gpu)
         if any(p.stage == Stage.COMPILE for p in plan.parts):
             marks.append(pytest.mark.compile)
+        if any(p.name.startswith("lora_r") for p in plan.parts):
+            marks.append(pytest.mark.lora)
         params.append(pytest.param(cell, id=cell.id, marks=marks))
     metafunc.parametrize("vb_cell", params)
 

@@ -29,7 +29,7 @@ __all__ = [
     "parse_int_list",
 ]
 
-MODES = ("inference", "train", "lora_train", "lora_infer", "lora_merged", "data")
+MODES = ("inference", "train", "data")
 ALL = "*"
 
 
@@ -132,6 +132,9 @@ SMOKE_MODELS = (
     "resnet18",
     "densenet121",
 )
+SMOKE_TRAIN_MODELS = ("vit_tiny_patch16_224", "resnet18")
+LORA_RANKS = tuple(f"lora_r{r}" for r in (4, 8, 16, 32, 64))
+TRAIN_OPTS = ("eager", "amp_fp16", "amp_bf16", "channels_last", "compile")
 STANDARD_MODELS = (
     "vit_base_patch16_224",
     "deit_small_patch16_224",
@@ -155,13 +158,23 @@ PROFILES: dict[str, Profile] = {
                 # One compiled cell: torch.compile costs 12-55 s per model and batch size on a cold
                 # CPU cache, so the smoke profile keeps one to prove the path works.
                 MatrixEntry(("resnet18",), ("compile",), (8,), (64,)),
+                # Training and LoRA on one transformer and one CNN: full fine-tuning against LoRA
+                # ranks in training, unmerged against merged adapters in inference.
+                MatrixEntry(SMOKE_TRAIN_MODELS, ("eager", "amp_bf16", "lora_r4", "lora_r16", "lora_r64"), (8,), (64,),
+                            ("train",)),
+                MatrixEntry(SMOKE_TRAIN_MODELS, ("lora_r16", "lora_r16_merged"), (8,), (64,)),
             ),
             "CPU default: every family at 64 px, batch 1 and 8; a few minutes on 2 cores",
         ),
         Profile(
             "standard",
-            (MatrixEntry(STANDARD_MODELS, (ALL,), (1, 8, 32, 128), (224,)),),
-            "GPU default: the five reference models at 224 px, every optimization, batch 1-128",
+            (
+                MatrixEntry(STANDARD_MODELS, (ALL,), (1, 8, 32, 128), (224,)),
+                MatrixEntry(STANDARD_MODELS, TRAIN_OPTS + LORA_RANKS, (32,), (224,), ("train",)),
+                MatrixEntry(STANDARD_MODELS, ("lora_r8", "lora_r8_merged"), (1, 32), (224,)),
+            ),
+            "GPU default: the five reference models at 224 px, every optimization, batch 1-128; "
+            "training (full and LoRA ranks 4-64) and LoRA inference",
         ),
         Profile(
             "full",

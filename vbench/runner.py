@@ -29,7 +29,7 @@ from vbench.schema import SCHEMA_VERSION
 from vbench.settings import RunSettings
 from vbench.timing import device_timer, synchronize, time_call, warm_up
 
-__all__ = ["CellSkipped", "CellRunner", "make_input", "is_out_of_memory"]
+__all__ = ["CellSkipped", "CellRunner", "Workload", "WORKLOADS", "make_input", "is_out_of_memory"]
 
 _OOM_TYPES = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
 
@@ -63,7 +63,7 @@ class _Base:
     in_chans: int
     build_s: float
     flops: FlopCount
-    references: dict[int, torch.Tensor] = field(default_factory=dict)  # batch size -> eager logits
+    references: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)  # (mode, batch) -> logits
 
 
 @dataclass
@@ -85,6 +85,35 @@ def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
     return sorted(lines)
 
 
+class Workload:
+    """What one round of a mode does. Inference: one forward pass under ``torch.inference_mode()``.
+
+    Subclasses (see :mod:`vbench.training`) override the step, the autograd context, work done once
+    before timing (memory breakdown, phase split) and the fields they add.
+    """
+
+    def context(self):
+        return torch.inference_mode()
+
+    def make_step(self, exe: Executable, xp: torch.Tensor, cell: Cell, settings: RunSettings,
+                  num_classes: int) -> Callable[[], Any]:
+        return lambda: exe(xp)
+
+    def before_timing(self, runner: CellRunner, exe: Executable, plan: OptimizationPlan) -> dict[str, Any]:
+        return {}
+
+    def checked_output(self, exe: Executable, xp: torch.Tensor) -> Any:
+        """The output compared with the fp32 eager reference."""
+        return exe(xp)
+
+    def adjust(self, result: dict[str, Any]) -> None:
+        """Correct mode-dependent fields of ``result`` in place (training counts backward FLOPs)."""
+
+
+# mode -> workload class; vbench.training adds "train".
+WORKLOADS: dict[str, type[Workload]] = {"inference": Workload}
+
+
 class CellRunner:
     """Measures cells for one session on one device (see :meth:`run`)."""
 
@@ -99,7 +128,8 @@ class CellRunner:
 
     # -- building -----------------------------------------------------------------------------
 
-    def _base_for(self, cell: Cell) -> _Base:
+    def base_for(self, cell: Cell) -> _Base:
+        """The fp32 eager model of ``cell``'s (model, image size), built once and kept until the next model."""
         key = (cell.model, cell.img_size)
         if self._base is not None and self._base.key == key:
             return self._base
@@ -121,17 +151,23 @@ class CellRunner:
         self._base = _Base(key, model, entry.family, entry.in_chans, build_s, self._flops[key])
         return self._base
 
-    def _prepare(self, cell: Cell, base: _Base, plan: OptimizationPlan, example: torch.Tensor) -> _Prepared:
+    def prepare(self, cell: Cell, base: _Base, plan: OptimizationPlan, example: torch.Tensor) -> _Prepared:
+        """``plan`` applied to a copy of ``base`` for ``cell``'s mode, kept for the following batch sizes.
+
+        Training cells get the copy in train mode with autograd on; inference cells with it off
+        (tracers and exporters need autograd-free, not inference-mode, tensors).
+        """
         key = (cell.model, cell.img_size, cell.optimization, cell.mode)
         if self._prepared is not None and self._prepared.key == key:
             return self._prepared
         self._prepared = None
         free_memory(self.device)
-        ctx = OptContext(self.device, cell.mode, example, self.settings.compile_mode)
-        with warnings.catch_warnings(record=True) as caught:
+        training = cell.mode == "train"
+        ctx = OptContext(self.device, cell.mode, example, self.settings.compile_mode, base.family, self.settings)
+        with warnings.catch_warnings(record=True) as caught, torch.set_grad_enabled(training):
             warnings.simplefilter("always")
             start = self.timer()
-            exe = plan.apply(copy.deepcopy(base.model), ctx)
+            exe = plan.apply(copy.deepcopy(base.model).train(training), ctx)
             convert_s = self.timer() - start
         self._prepared = _Prepared(key, plan, exe, convert_s, _warning_lines(caught))
         return self._prepared
@@ -142,17 +178,23 @@ class CellRunner:
         self._base = None
         free_memory(self.device)
 
-    def _reference(self, base: _Base, x: torch.Tensor) -> torch.Tensor:
-        bs = x.shape[0]
-        if bs not in base.references:
-            # True fp32: TF32 off for the reference whatever the session allows.
+    def reference(self, base: _Base, x: torch.Tensor, mode: str = "inference") -> torch.Tensor:
+        """fp32 eager logits of ``x`` (TF32 off whatever the session allows), cached per batch size.
+
+        Training references run a copy in train mode (batch-norm statistics of the batch), so the
+        base model's running statistics stay untouched.
+        """
+        key = (mode, x.shape[0])
+        if key not in base.references:
             matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
             try:
-                base.references[bs] = logits_of(base.model(x)).float().cpu()
+                model = copy.deepcopy(base.model).train() if mode == "train" else base.model
+                with torch.no_grad():
+                    base.references[key] = logits_of(model(x)).float().cpu()
             finally:
                 torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
-        return base.references[bs]
+        return base.references[key]
 
     # -- measuring ----------------------------------------------------------------------------
 
@@ -162,14 +204,15 @@ class CellRunner:
         Raises :class:`CellSkipped` when the cell cannot run here (device, missing package,
         failed compilation, out of memory); the caller turns it into a pytest skip.
         """
-        if cell.mode != "inference":
+        workload = WORKLOADS.get(cell.mode)
+        if workload is None:
             raise CellSkipped(f"mode {cell.mode!r} has no runner in this version of vbench")
         plan = resolve_plan(cell.optimization)
         reason = plan.unavailable_reason(self.device, cell.mode)
         if reason:
             raise CellSkipped(reason)
         try:
-            return self._run_inference(cell, plan, benchmark)
+            return self._run(cell, plan, benchmark, workload())
         except CellSkipped:
             benchmark.has_error = True
             raise
@@ -180,19 +223,19 @@ class CellRunner:
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
 
-    def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> dict[str, Any]:
-        with torch.inference_mode():
-            base = self._base_for(cell)
+    def _run(self, cell: Cell, plan: OptimizationPlan, benchmark, workload: Workload) -> dict[str, Any]:
+        """The one measurement path: build, optimize, cold start, warm up, time, check, record."""
+        with torch.no_grad():
+            base = self.base_for(cell)
             x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
-            reference = self._reference(base, x)
+            reference = self.reference(base, x, cell.mode)
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
         try:
-            with torch.no_grad():  # tracers and exporters need autograd-free, not inference, tensors
-                prepared = self._prepare(cell, base, plan, x)
+            prepared = self.prepare(cell, base, plan, x)
             exe = prepared.exe
-            with torch.inference_mode():
+            with workload.context():
                 xp = exe.prepare(x)
-                step: Callable[[], Any] = lambda: exe(xp)  # noqa: E731
+                step = workload.make_step(exe, xp, cell, self.settings, reference.shape[-1])
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     first_call_s = time_call(step, self.timer)
@@ -202,21 +245,30 @@ class CellRunner:
                 raise CellSkipped(f"{cell.optimization} failed for {cell.model}: {_first_line(exc)}") from None
             raise
 
-        with torch.inference_mode():
+        with workload.context():
             warmup = warm_up(step, self.settings.warmup, self.timer)
+            extra = workload.before_timing(self, exe, prepared.plan)
             with PeakMemory(self.device) as memory:
                 benchmark(step)
-            agreement = compare_outputs(exe(xp), reference)
+            agreement = compare_outputs(workload.checked_output(exe, xp), reference)
 
         times = benchmark.stats.stats.data if benchmark.stats else []
-        return self._result(
+        result = self._result(
             cell, base, prepared, times, memory.sample, agreement.as_dict(),
             first_call_s=first_call_s, warmup=warmup, call_warnings=_warning_lines(caught),
         )
+        result.update(extra)
+        workload.adjust(result)
+        return result
 
     def _result(self, cell, base, prepared, times, memory, agreement, *, first_call_s, warmup,
                 call_warnings) -> dict[str, Any]:
-        total, trainable = count_params(base.model)
+        # The module as run: LoRA adds adapters and freezes the rest; a frozen TorchScript module has
+        # its weights folded into constants, so it falls back to the eager model's count.
+        module = prepared.exe.module
+        total, trainable = count_params(module) if isinstance(module, nn.Module) else (0, 0)
+        if total == 0:
+            total, trainable = count_params(base.model)
         samples = np.asarray(times, dtype=float)
         p50, p90, p99 = (np.percentile(samples, [50, 90, 99]) * 1e3 if samples.size else (None,) * 3)
         samples_per_s = cell.batch_size / float(np.median(samples)) if samples.size else None

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import torch
 
-from vbench.errors import VBenchError
+from vbench.errors import UnknownNameError, VBenchError
+from vbench.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
 
 __all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_device", "parse_weights"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+TRAIN_OPTIMIZER_NAMES = ("adamw", "sgd")  # vbench.training.TRAIN_OPTIMIZERS; kept here to parse without torch.optim
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("cudnn_benchmark", "cudnn autotuning of convolution algorithms: on or off", "on", "on|off"),
     OptionSpec("seed", "seed for model weights and inputs", "0", "N"),
     OptionSpec("warmup_time", "seconds of warm-up calls after the first call, before timing", "0.2", "SECONDS"),
+    OptionSpec("train_optimizer", "optimizer of training cells: adamw or sgd", "adamw", "NAME"),
+    OptionSpec("lr", "learning rate of training cells", "1e-4", "LR"),
+    OptionSpec("lora_targets", "LoRA target modules: default (per family), attn, attn+mlp, conv, or a regex over "
+               "module names", "default", "SPEC"),
+    OptionSpec("lora_alpha", "LoRA alpha (default: equal to the rank, scaling 1)", None, "ALPHA"),
+    OptionSpec("lora_dropout", "LoRA dropout", "0.0", "P"),
 )
 
 
@@ -134,6 +142,9 @@ class RunSettings:
     cudnn_benchmark: bool = True
     seed: int = 0
     warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
+    train_optimizer: str = "adamw"
+    lr: float = 1e-4
+    lora: LoraSpec = field(default_factory=LoraSpec)
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -185,6 +196,19 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     if warmup_time < 0:
         raise VBenchError("--vb-warmup-time must be >= 0")
     matrix = Path(raw["matrix"]) if raw["matrix"] else None
+    if raw["train_optimizer"] not in TRAIN_OPTIMIZER_NAMES:
+        raise UnknownNameError("optimizer", raw["train_optimizer"], TRAIN_OPTIMIZER_NAMES)
+    try:
+        lr = float(raw["lr"])
+        lora = LoraSpec(
+            targets=raw["lora_targets"],
+            alpha=float(raw["lora_alpha"]) if raw["lora_alpha"] else None,
+            dropout=float(raw["lora_dropout"]),
+        )
+    except ValueError:
+        raise VBenchError("--vb-lr, --vb-lora-alpha and --vb-lora-dropout must be numbers") from None
+    if lr <= 0:
+        raise VBenchError(f"--vb-lr must be positive, got {lr}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -197,4 +221,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         cudnn_benchmark=_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
         seed=seed,
         warmup=WarmupPolicy(min_time_s=warmup_time),
+        train_optimizer=raw["train_optimizer"],
+        lr=lr,
+        lora=lora,
     )
