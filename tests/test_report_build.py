@@ -112,3 +112,27 @@ def test_pytest_benchmark_histogram_works_on_vbench_json(tmp_path):
     svgs = sorted(tmp_path.glob("hist*.svg"))
     assert len(svgs) == 10  # one per group: 5 models x 2 batch sizes
     assert "<svg" in svgs[0].read_text()[:500]
+
+
+def test_mfu_and_hardware_side_by_side(tmp_path):
+    from vbench.report import build_report, load_frame
+    from vbench.report.plots import pareto_front
+
+    runs = [
+        write_run(tmp_path / f"{hw}.json", [
+            cell("a", "eager", 1, 2.0 * k, gmacs=1.0, mfu=0.1 / k), cell("a", "amp_bf16", 1, 1.0 * k, gmacs=1.0,
+                                                                         precision="bf16", mfu=0.2 / k),
+            cell("b", "eager", 1, 3.0 * k, gmacs=4.0, mfu=0.3 / k),
+        ], hardware_key=hw, when=f"2026-01-0{k}T00:00:00")
+        for k, hw in ((1, "gpu-fast"), (2, "gpu-slow"))
+    ]
+    result = build_report(load_frame(runs))
+    plots = {p.name: p for p in result.plots}
+    assert plots["mfu"].figure is not None
+    # one heatmap panel per (hardware key, batch size) plus the colour bar: never pooled
+    assert len(plots["speedup_heatmap"].figure.axes) == 3
+    assert len(plots["latency_vs_gmacs"].figure.axes) == 2
+    fast = result.current[result.current["hardware_key"] == "gpu-fast"]
+    front = fast.loc[pareto_front(fast)]
+    # a/amp_bf16 (1 GMAC in 1 ms) and b/eager (4 GMACs in 3 ms) are on it; a/eager (1 GMAC, 2 ms) is not
+    assert sorted(zip(front["model"], front["optimization"])) == [("a", "amp_bf16"), ("b", "eager")]

@@ -19,8 +19,10 @@ import pandas as pd
 
 from vbench.errors import VBenchError
 
-__all__ = ["Plot", "new_figure", "figure_png", "throughput_vs_batch", "memory_vs_batch", "speedup_heatmap",
-           "latency_vs_gmacs", "pareto_front", "mfu_bars", "core_plots"]
+__all__ = [
+    "Plot", "new_figure", "figure_png", "colors_for", "short_key", "throughput_vs_batch", "memory_vs_batch",
+    "speedup_heatmap", "latency_vs_gmacs", "pareto_front", "mfu_bars", "core_plots",
+]
 
 
 @dataclass
@@ -58,7 +60,8 @@ def _inference(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["mode"] == "inference"]
 
 
-def _hw_short(key: str) -> str:
+def short_key(key: str) -> str:
+    """A hardware key short enough for a panel title."""
     return key if len(key) <= 40 else key[:37] + "..."
 
 
@@ -77,7 +80,7 @@ def _lines_per_model(frame: pd.DataFrame, column: str, ylabel: str, name: str, t
         return Plot(name, title, note=f"no inference cell has {column}")
     hws = sorted(data["hardware_key"].unique())
     models = sorted(data["model"].unique())
-    colors = _colors(sorted(frame["optimization"].unique()))
+    colors = colors_for(sorted(frame["optimization"].unique()))
     ncols, nrows, place = _panel_grid(len(models), len(hws))
     fig, axes = new_figure(ncols, nrows, width=4.4, height=3.0)
     used = set()
@@ -93,7 +96,7 @@ def _lines_per_model(frame: pd.DataFrame, column: str, ylabel: str, name: str, t
             sizes = sorted(cells["batch_size"].unique())
             ax.set_xscale("log", base=2)
             ax.set_xticks(sizes, [str(int(v)) for v in sizes])
-            ax.set_title(f"{model}\n{_hw_short(hw)}", fontsize=8)
+            ax.set_title(f"{model}\n{short_key(hw)}", fontsize=8)
             ax.set_xlabel("batch size", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.tick_params(labelsize=7)
@@ -112,7 +115,8 @@ def _lines_per_model(frame: pd.DataFrame, column: str, ylabel: str, name: str, t
     return Plot(name, title, fig)
 
 
-def _colors(names: list[str]) -> dict[str, Any]:
+def colors_for(names: list[str]) -> dict[str, Any]:
+    """A fixed colour per name (tab10), so an optimization has one colour in every plot."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -157,7 +161,7 @@ def speedup_heatmap(frame: pd.DataFrame) -> Plot:
         image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", norm=norm, aspect="auto")
         ax.set_xticks(range(len(opts)), opts, rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(len(models)), models, fontsize=7)
-        ax.set_title(f"bs {bs} - {_hw_short(hw)}", fontsize=8)
+        ax.set_title(f"bs {bs} - {short_key(hw)}", fontsize=8)
         for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
@@ -188,7 +192,7 @@ def latency_vs_gmacs(frame: pd.DataFrame) -> Plot:
     if data.empty:
         return Plot("latency_vs_gmacs", "Latency vs GMACs", note="no batch-size-1 cell with gmacs and latency")
     hws = sorted(data["hardware_key"].unique())
-    colors = _colors(sorted(frame["optimization"].unique()))
+    colors = colors_for(sorted(frame["optimization"].unique()))
     fig, axes = new_figure(len(hws), 1, width=6.5, height=4.4)
     for j, hw in enumerate(hws):
         ax = axes[0][j]
@@ -205,7 +209,7 @@ def latency_vs_gmacs(frame: pd.DataFrame) -> Plot:
         ax.set_yscale("log")
         ax.set_xlabel("GMACs per sample")
         ax.set_ylabel("latency p50, bs 1 (ms)")
-        ax.set_title(_hw_short(hw), fontsize=8)
+        ax.set_title(short_key(hw), fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     return Plot("latency_vs_gmacs", "Latency (bs 1) vs GMACs, Pareto front marked", fig,
@@ -227,7 +231,7 @@ def mfu_bars(frame: pd.DataFrame) -> Plot:
         grid = sub.pivot_table(index="model", columns="optimization", values="mfu", aggfunc="first") * 100
         grid.plot.bar(ax=ax, rot=30, fontsize=7)
         ax.set_ylabel("MFU (% of dense peak)")
-        ax.set_title(f"largest batch - {_hw_short(hw)}", fontsize=8)
+        ax.set_title(f"largest batch - {short_key(hw)}", fontsize=8)
         ax.legend(fontsize=7)
     return Plot("mfu", "Model FLOP utilisation (largest batch size)", fig)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vbench.report.plots import Plot, _colors, _hw_short, new_figure
+from vbench.report.plots import Plot, colors_for, new_figure, short_key
 
 __all__ = ["LORA_MODES", "TRAIN_MODES", "lora_rank_impact", "train_vs_inference", "comparison_ratios", "mode_plots"]
 
@@ -32,7 +32,7 @@ def lora_rank_impact(frame: pd.DataFrame) -> Plot:
     panels = [("trainable_pct", "trainable params (%)"), ("latency_ms_p50", "step time p50 (ms)"),
               ("mem_mb", "peak memory (MiB)")]
     series = sorted({(m, mode) for m, mode in zip(data["model"], data["mode"])})
-    colors = _colors([f"{m} {mode}" for m, mode in series])
+    colors = colors_for([f"{m} {mode}" for m, mode in series])
     fig, axes = new_figure(3, len(hws), width=4.2, height=3.2)
     for i, hw in enumerate(hws):
         for j, (col, label) in enumerate(panels):
@@ -40,12 +40,13 @@ def lora_rank_impact(frame: pd.DataFrame) -> Plot:
             for model, mode in series:
                 g = data[(data["hardware_key"] == hw) & (data["model"] == model) & (data["mode"] == mode)]
                 g = g.dropna(subset=[col]).sort_values("lora_rank")
+                label = f"{model} {mode}"
                 if not g.empty:
-                    ax.plot(g["lora_rank"], g[col], marker="o", label=f"{model} {mode}", color=colors[f"{model} {mode}"])
+                    ax.plot(g["lora_rank"], g[col], marker="o", label=label, color=colors[label])
             ax.set_xscale("log", base=2)
             ax.set_xlabel("LoRA rank", fontsize=8)
             ax.set_ylabel(label, fontsize=8)
-            ax.set_title(_hw_short(hw), fontsize=8)
+            ax.set_title(short_key(hw), fontsize=8)
             ax.grid(alpha=0.3)
             ax.tick_params(labelsize=7)
         axes[i][0].legend(fontsize=6)
@@ -83,7 +84,7 @@ def train_vs_inference(frame: pd.DataFrame) -> Plot:
         table = pd.DataFrame(bars).T
         table.plot.bar(ax=ax, rot=0, fontsize=7)
         ax.set_ylabel("samples/s")
-        ax.set_title(_hw_short(hw), fontsize=8)
+        ax.set_title(short_key(hw), fontsize=8)
         ax.legend(fontsize=7)
     return Plot("train_vs_inference", title, fig, note="compared at: " + "; ".join(notes))
 

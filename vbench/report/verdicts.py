@@ -51,7 +51,7 @@ def split_runs(frame: pd.DataFrame, baseline: str | None = None) -> tuple[pd.Dat
         current_run = next((r for r in reversed(runs) if r != baseline), runs[-1])
         current_parts.append(group[group["run"] == current_run])
         if baseline is not None:
-            if baseline in runs:
+            if baseline in runs and current_run != baseline:
                 baseline_parts.append(group[group["run"] == baseline])
         elif len(runs) >= 2:
             baseline_parts.append(group[group["run"] == runs[runs.index(current_run) - 1]])

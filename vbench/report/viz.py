@@ -102,17 +102,17 @@ def module_tree(name: str, img_size: int | None = None) -> ModelTree:
 
     from vbench.models import create_model, resolve_model
 
-    with warnings.catch_warnings():
-        # fvcore calls torch.jit.script at import, which this torch deprecates: not the user's concern.
-        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
-        from vbench.metrics.flops import count_flops
+    from vbench.metrics.flops import count_flops
 
     entry = resolve_model(name)
     size = img_size or entry.default_img_size
     model = create_model(name, img_size=size)
     example = torch.randn(1, entry.in_chans, size, size, generator=torch.Generator().manual_seed(0))
     outputs = _record_outputs(model, example)
-    flops = count_flops(model, example)
+    with warnings.catch_warnings():
+        # fvcore (imported on first count) calls torch.jit.script, which this torch deprecates: not the user's concern.
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+        flops = count_flops(model, example)
 
     def build(qualname: str, module: nn.Module) -> ModuleNode:
         children = [build(f"{qualname}.{n}" if qualname else n, m) for n, m in module.named_children()]
