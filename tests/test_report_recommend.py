@@ -84,3 +84,15 @@ def test_within_noise_uses_raw_samples():
     assert within_noise(a, b) is True
     assert within_noise(a, c) is False
     assert within_noise(a, pd.Series({"samples_s": None})) is None
+
+
+def test_image_sizes_are_kept_apart(tmp_path):
+    from vbench.report import build_report
+
+    cells = [cell("m", "eager", 1, 10.0, img=64), cell("m", "bf16", 1, 5.0, img=64, precision="bf16"),
+             cell("m", "eager", 1, 40.0, img=128), cell("m", "bf16", 1, 50.0, img=128, precision="bf16")]
+    result = build_report(load_frame([write_run(tmp_path / "run.json", cells)]))
+    lat = {r.model: r.choice for r in result.recommendations if r.kind == "latency"}
+    assert lat == {"m @64px": "bf16", "m @128px": "eager"}
+    heatmap = next(p for p in result.plots if p.name == "speedup_heatmap")
+    assert len(heatmap.figure.axes) == 3  # two (size, batch) panels and the colour bar

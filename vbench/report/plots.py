@@ -79,24 +79,25 @@ def _lines_per_model(frame: pd.DataFrame, column: str, ylabel: str, name: str, t
     if data.empty:
         return Plot(name, title, note=f"no inference cell has {column}")
     hws = sorted(data["hardware_key"].unique())
-    models = sorted(data["model"].unique())
+    # A panel per (model, image size): cells at different sizes are different workloads.
+    models = sorted({(m, int(i)) for m, i in zip(data["model"], data["img_size"])})
     colors = colors_for(sorted(frame["optimization"].unique()))
     ncols, nrows, place = _panel_grid(len(models), len(hws))
     fig, axes = new_figure(ncols, nrows, width=4.4, height=3.0)
     used = set()
     for j, hw in enumerate(hws):
-        for i, model in enumerate(models):
+        for i, (model, img) in enumerate(models):
             r, c = place(i, j)
             ax = axes[r][c]
             used.add((r, c))
-            cells = data[(data["hardware_key"] == hw) & (data["model"] == model)]
+            cells = data[(data["hardware_key"] == hw) & (data["model"] == model) & (data["img_size"] == img)]
             for opt, g in cells.groupby("optimization"):
                 g = g.groupby("batch_size", as_index=False)[column].first().sort_values("batch_size")
                 ax.plot(g["batch_size"], g[column], marker="o", label=opt, color=colors[opt])
             sizes = sorted(cells["batch_size"].unique())
             ax.set_xscale("log", base=2)
             ax.set_xticks(sizes, [str(int(v)) for v in sizes])
-            ax.set_title(f"{model}\n{short_key(hw)}", fontsize=8)
+            ax.set_title(f"{model} {img}px\n{short_key(hw)}", fontsize=8)
             ax.set_xlabel("batch size", fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.tick_params(labelsize=7)
@@ -142,10 +143,13 @@ def speedup_heatmap(frame: pd.DataFrame) -> Plot:
         return Plot("speedup_heatmap", "Speedup over eager", note="no eager cell to compare against")
     data = data.join(eager["samples_per_s"].rename("eager_sps"), on=["hardware_key", "model", "batch_size", "img_size"])
     data = data.assign(speedup=data["samples_per_s"] / data["eager_sps"]).dropna(subset=["speedup"])
-    panels = sorted({(hw, int(bs)) for hw, bs in zip(data["hardware_key"], data["batch_size"])})
+    panels = sorted({(hw, int(img), int(bs)) for hw, img, bs in
+                     zip(data["hardware_key"], data["img_size"], data["batch_size"])})
     models = sorted(data["model"].unique())
     opts = sorted(data["optimization"].unique(), key=lambda o: (o != "eager", o))
-    fig, axes = new_figure(len(panels), 1, width=max(4.0, 0.9 * len(opts) + 2.2), height=0.45 * len(models) + 1.8)
+    ncols = min(len(panels), 4)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = new_figure(ncols, nrows, width=max(4.0, 0.9 * len(opts) + 2.2), height=0.45 * len(models) + 1.8)
     from matplotlib.colors import LogNorm
 
     # Log scale symmetric around 1: 2x faster and 2x slower get equally strong colours.
@@ -153,19 +157,21 @@ def speedup_heatmap(frame: pd.DataFrame) -> Plot:
     span = float(max(values.max(), 1 / values.min(), 1.1))
     norm = LogNorm(vmin=1 / span, vmax=span)
     image = None
-    for k, (hw, bs) in enumerate(panels):
-        ax = axes[0][k]
-        sub = data[(data["hardware_key"] == hw) & (data["batch_size"] == bs)]
+    for k, (hw, img, bs) in enumerate(panels):
+        ax = axes[k // ncols][k % ncols]
+        sub = data[(data["hardware_key"] == hw) & (data["batch_size"] == bs) & (data["img_size"] == img)]
         grid = sub.pivot_table(index="model", columns="optimization", values="speedup", aggfunc="first")
         grid = grid.reindex(index=models, columns=opts)
         image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", norm=norm, aspect="auto")
         ax.set_xticks(range(len(opts)), opts, rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(len(models)), models, fontsize=7)
-        ax.set_title(f"bs {bs} - {short_key(hw)}", fontsize=8)
+        ax.set_title(f"bs {bs}, {img}px - {short_key(hw)}", fontsize=8)
         for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="x eager throughput")
+    for k in range(len(panels), ncols * nrows):
+        axes[k // ncols][k % ncols].set_visible(False)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="x eager throughput")
     return Plot("speedup_heatmap", "Speedup over eager (throughput ratio, same batch size)", fig,
                 note="White = not measured. Correctness is not shown here; see the cells table.")
 

@@ -135,7 +135,10 @@ def recommend(current: pd.DataFrame) -> list[Recommendation]:
     frame = current if "correct" in current else add_correctness(current)
     frame = frame[frame["mode"] == "inference"]
     recs: list[Recommendation] = []
-    for (hw, model, _img), cells in frame.groupby(["hardware_key", "model", "img_size"], sort=True):
+    sizes = frame.groupby("model")["img_size"].nunique()
+    for (hw, name, img), cells in frame.groupby(["hardware_key", "model", "img_size"], sort=True):
+        # Name the image size only where a model was run at several.
+        model = f"{name} @{int(img)}px" if sizes[name] > 1 else name
         for _, bad in cells[cells["correct"].apply(lambda v: v is False)].drop_duplicates("optimization").iterrows():
             recs.append(Recommendation("excluded", hw, model, str(bad["optimization"]),
                                        f"{model} {bad['optimization']} ({bad['precision']}) excluded as incorrect: "
