@@ -96,3 +96,10 @@ def test_image_sizes_are_kept_apart(tmp_path):
     assert lat == {"m @64px": "bf16", "m @128px": "eager"}
     heatmap = next(p for p in result.plots if p.name == "speedup_heatmap")
     assert len(heatmap.figure.axes) == 3  # two (size, batch) panels and the colour bar
+
+
+def test_no_batch_one_says_why_there_is_no_latency_pick(tmp_path):
+    run = write_run(tmp_path / "run.json", [cell("m", "eager", 8, 10.0), cell("m", "bf16", 8, 5.0, precision="bf16")])
+    recs = recommend(load_frame([run]))
+    assert [r.kind for r in recs if r.kind in ("latency", "note")] == ["note"]
+    assert "no correct batch-size-1 cell" in next(r.text for r in recs if r.kind == "note")

@@ -111,6 +111,7 @@ def test_cli_writes_the_page(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["viz", "resnet181"], "unknown model 'resnet181'; did you mean resnet18"),
     (["viz", "resnet18", "--img-size", "0"], "--img-size must be a positive integer"),
+    (["viz", "inception_v3", "--img-size", "16"], "inception_v3 cannot run at 16px: RuntimeError: Calculated padded"),
 ])
 def test_cli_bad_input_is_one_line(capsys, argv, message):
     assert main(argv) == 2

@@ -43,7 +43,7 @@ TOLERANCES: dict[str, Tolerance] = {
 class Recommendation:
     """One finding: what kind, where (hardware, model), the pick and the sentence with its numbers."""
 
-    kind: str  # latency | throughput | per_gb | noise | excluded
+    kind: str  # latency | throughput | per_gb | noise | excluded | note
     hardware_key: str
     model: str
     choice: str
@@ -144,6 +144,9 @@ def recommend(current: pd.DataFrame) -> list[Recommendation]:
                                        f"{model} {bad['optimization']} ({bad['precision']}) excluded as incorrect: "
                                        f"{bad['correct_why']}"))
         ok = cells[cells["correct"].apply(lambda v: v is True)]
+        if not (ok["batch_size"] == 1).any():
+            recs.append(Recommendation("note", hw, model, "", f"{model}: no correct batch-size-1 cell, so no "
+                                       "latency pick (run with --vb-batch-sizes 1,...)"))
         recs += _pick(ok[ok["batch_size"] == 1], "latency_ms_p50", "latency", "latency", "ms", ".3g", hw, model, False)
         largest = ok[ok["batch_size"] == ok["batch_size"].max()] if not ok.empty else ok
         recs += _pick(largest, "samples_per_s", "throughput", "throughput", "samples/s", ".4g", hw, model, True)

@@ -96,19 +96,26 @@ def _record_outputs(model: nn.Module, example: torch.Tensor) -> dict[str, dict[s
 def module_tree(name: str, img_size: int | None = None) -> ModelTree:
     """Build model ``name`` (a timm name or a registered model) and measure its module tree.
 
-    Raises :class:`~vbench.errors.UnknownNameError` for an unknown model, with close matches.
+    Raises :class:`~vbench.errors.UnknownNameError` for an unknown model, with close matches, and
+    :class:`~vbench.errors.VBenchError` (one line) when the model cannot be built or run at that size.
     """
     import warnings
 
+    from vbench.errors import VBenchError
     from vbench.models import create_model, resolve_model
 
     from vbench.metrics.flops import count_flops
 
     entry = resolve_model(name)
     size = img_size or entry.default_img_size
-    model = create_model(name, img_size=size)
     example = torch.randn(1, entry.in_chans, size, size, generator=torch.Generator().manual_seed(0))
-    outputs = _record_outputs(model, example)
+    try:
+        model = create_model(name, img_size=size)
+        outputs = _record_outputs(model, example)
+    except (RuntimeError, ValueError, AssertionError, TypeError) as exc:
+        # Most often an input too small for the architecture; the user needs the reason, not a traceback.
+        lines = str(exc).strip().splitlines()
+        raise VBenchError(f"{name} cannot run at {size}px: {type(exc).__name__}: {lines[0] if lines else ''}") from None
     with warnings.catch_warnings():
         # fvcore (imported on first count) calls torch.jit.script, which this torch deprecates: not the user's concern.
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
