@@ -75,6 +75,8 @@ def test_lora_and_training_plots_appear_with_such_rows(tmp_path):
     result = write_report([run], tmp_path / "out")
     plots = {p.name: p for p in result.plots}
     assert plots["lora_rank"].figure is not None
+    ylabels = [ax.get_ylabel() for ax in plots["lora_rank"].figure.axes]
+    assert ylabels == ["trainable params (%)", "step time p50 (ms)", "peak memory (MiB)"]
     assert plots["train_vs_inference"].figure is not None
     assert "vit: eager, bs 8" in plots["train_vs_inference"].note
     assert (tmp_path / "out" / "plots" / "lora_rank.png").is_file()

@@ -40,9 +40,9 @@ def lora_rank_impact(frame: pd.DataFrame) -> Plot:
             for model, mode in series:
                 g = data[(data["hardware_key"] == hw) & (data["model"] == model) & (data["mode"] == mode)]
                 g = g.dropna(subset=[col]).sort_values("lora_rank")
-                label = f"{model} {mode}"
+                name = f"{model} {mode}"
                 if not g.empty:
-                    ax.plot(g["lora_rank"], g[col], marker="o", label=label, color=colors[label])
+                    ax.plot(g["lora_rank"], g[col], marker="o", label=name, color=colors[name])
             ax.set_xscale("log", base=2)
             ax.set_xlabel("LoRA rank", fontsize=8)
             ax.set_ylabel(label, fontsize=8)
@@ -98,10 +98,14 @@ def comparison_ratios(verdicts: pd.DataFrame | None) -> Plot:
     colors = {"slower": "tab:red", "faster": "tab:green", "within noise": "tab:gray", "unchanged": "tab:blue"}
     fig, axes = new_figure(1, 1, width=7.5, height=0.22 * len(data) + 1.5)
     ax = axes[0][0]
-    labels = [f"{r.model} {r.optimization} bs{int(r.batch_size)} {int(r.img_size)}px" for r in data.itertuples()]
-    ax.barh(range(len(data)), data["ratio"], color=[colors.get(v, "tab:purple") for v in data["verdict"]])
+    several = data["hardware_key"].nunique() > 1
+    labels = [(f"{short_key(r.hardware_key)}: " if several else "")
+              + f"{r.model} {r.optimization} bs{int(r.batch_size)} {int(r.img_size)}px" for r in data.itertuples()]
+    # Bars grow from 1 (no change) towards the ratio, left for faster, right for slower.
+    ax.barh(range(len(data)), data["ratio"] - 1, left=1, color=[colors.get(v, "tab:purple") for v in data["verdict"]])
     ax.set_yticks(range(len(data)), labels, fontsize=6)
     ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")  # 2x slower and 2x faster sit equally far from 1
     ax.invert_yaxis()
     ax.set_xlabel("current / baseline median time")
     from matplotlib.patches import Patch
