@@ -50,11 +50,61 @@ def _add_list(sub) -> None:
     p.set_defaults(func=_cmd_list)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from vbench.report import write_report
+
+    result = write_report(args.runs, args.out, baseline=args.baseline, threshold=args.threshold)
+    hws = result.current["hardware_key"].nunique()
+    print(f"{len(result.current)} cells on {hws} hardware key(s) from {len(result.frame.attrs['runs'])} run(s)")
+    for name, path in result.files.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="CSV, Markdown and HTML report (with plots) of saved runs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="pytest-benchmark JSON files or storage folders")
+    p.add_argument("--out", default="vbench-report", metavar="DIR", help="output folder (default: vbench-report)")
+    p.add_argument("--baseline", metavar="RUN", help="run label (file stem) to compare the others with "
+                   "(default: the run before the newest on each hardware key)")
+    p.add_argument("--threshold", type=float, default=0.05, help="slower/faster beyond this fraction (default: 0.05)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_viz(args: argparse.Namespace) -> int:
+    from vbench.report.viz import module_tree
+    from vbench.report.viz_html import serve, viz_html
+
+    if args.img_size is not None and args.img_size <= 0:
+        raise VBenchError(f"--img-size must be a positive integer, got {args.img_size}")
+    tree = module_tree(args.model, args.img_size)
+    page = viz_html(tree)
+    out = args.out or f"{args.model}-viz.html"
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    print(f"wrote {out}: {tree.count()} modules, {tree.root.params:,} params, {tree.root.gmacs:.3f} GMACs")
+    if args.serve:
+        serve(page, args.port, on_ready=lambda url: print(f"serving on {url} (Ctrl-C stops)", flush=True))
+    return 0
+
+
+def _add_viz(sub) -> None:
+    p = sub.add_parser("viz", help="interactive module tree of a model (shapes, params, GMACs, activations)")
+    p.add_argument("model", help="a timm model name or a registered model")
+    p.add_argument("--img-size", type=int, metavar="N", help="input size in px (default: the model's)")
+    p.add_argument("--out", metavar="FILE", help="HTML file to write (default: MODEL-viz.html)")
+    p.add_argument("--serve", action="store_true", help="also serve the page on http://127.0.0.1:PORT/")
+    p.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000; 0 = any free port)")
+    p.set_defaults(func=_cmd_viz)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="vbench", description="vision model benchmark suite (see README)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_list(sub)
+    _add_report(sub)
+    _add_viz(sub)
     return parser
 
 

@@ -1,0 +1,194 @@
+"""Saved pytest-benchmark JSON -> one pandas DataFrame, one row per measured cell.
+
+A *run* is one JSON file written by ``--benchmark-json`` or ``--benchmark-autosave``; a storage
+folder (``.benchmarks/``) holds many. Every schema field becomes a column, whatever the file's
+schema version: a field an older vbench did not write is a blank (NaN), never a zero, so a report
+over old and new runs still lines up. Units live in ``frame.attrs["units"]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vbench.errors import VBenchError
+from vbench.schema import FIELDS, UNITS
+
+__all__ = ["Run", "COLUMN_UNITS", "CELL_KEY", "load_run", "find_runs", "load_runs", "runs_to_frame", "load_frame"]
+
+# One cell on one machine: two rows with the same key and hardware are the same measurement
+# repeated (another run), never two points to average.
+CELL_KEY = ("model", "optimization", "mode", "batch_size", "img_size")
+
+# Columns the loader adds beside the schema's: where a row came from and the timing statistics
+# pytest-benchmark kept (seconds per round; the raw samples, when stored, for noise estimates).
+EXTRA_UNITS: dict[str, str] = {
+    "run": "",
+    "run_datetime": "",
+    "source": "",
+    "hardware_key": "",
+    "commit": "",
+    "test_name": "",
+    "median_s": "s/batch",
+    "iqr_s": "s/batch",
+    "q1_s": "s/batch",
+    "q3_s": "s/batch",
+    "stddev_s": "s/batch",
+    "stats_rounds": "",
+    "lora_rank": "",
+    "trainable_pct": "% of params",
+    "mem_mb": "MiB (CUDA peak allocated, else CPU peak RSS)",
+    "samples_per_s_per_gb": "samples/s per GiB of mem_mb",
+}
+COLUMN_UNITS: dict[str, str] = {**UNITS, **EXTRA_UNITS}
+
+
+@dataclass
+class Run:
+    """One saved pytest-benchmark run: its label, file, machine and the benchmarks it holds."""
+
+    label: str
+    source: Path
+    datetime: str
+    hardware_key: str
+    commit: str
+    machine_info: dict[str, Any]
+    benchmarks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fail(path: Path, why: str) -> VBenchError:
+    return VBenchError(f"{path}: {why}")
+
+
+def load_run(path: str | Path) -> Run:
+    """Read one pytest-benchmark JSON file written by a vbench session.
+
+    Raises :class:`VBenchError` (one line) for a file that is not JSON, JSON from another tool,
+    a run with no benchmarks, or a pytest-benchmark run with no vbench cell in it.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"not JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
+        raise _fail(path, "not pytest-benchmark JSON (no 'benchmarks' list and 'machine_info')")
+    benchmarks = data["benchmarks"]
+    if not benchmarks:
+        raise _fail(path, "empty run: no benchmarks were saved (did every cell skip?)")
+    cells = [b for b in benchmarks if isinstance(b.get("extra_info"), dict) and "model" in b["extra_info"]]
+    if not cells:
+        raise _fail(path, "pytest-benchmark JSON without vbench cells (extra_info has no 'model')")
+    machine = data.get("machine_info") or {}
+    commit = (data.get("commit_info") or {}).get("id") or ""
+    return Run(
+        label=path.stem,
+        source=path,
+        datetime=str(data.get("datetime") or ""),
+        # Older runs (or another plugin's) lack the key: they still report, under a marked one.
+        hardware_key=str(machine.get("hardware_key") or "unknown-hardware"),
+        commit=str(commit)[:12],
+        machine_info=machine,
+        benchmarks=cells,
+    )
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (a ``.benchmarks`` storage folder, searched recursively) to JSON files."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(path.rglob("*.json"))
+            if not files:
+                raise VBenchError(f"{path}: folder holds no .json run")
+            found.extend(files)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise VBenchError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[Run]:
+    """Load every run under ``paths``; labels are made unique when two files share a stem."""
+    if not paths:
+        raise VBenchError("no run given: pass pytest-benchmark JSON files or a storage folder")
+    runs = [load_run(p) for p in find_runs(paths)]
+    seen: dict[str, int] = {}
+    for run in runs:
+        n = seen.get(run.label, 0)
+        seen[run.label] = n + 1
+        if n:
+            run.label = f"{run.label}~{n + 1}"
+    return runs
+
+
+def _row(run: Run, bench: dict[str, Any]) -> dict[str, Any]:
+    info = bench["extra_info"]
+    stats = bench.get("stats") or {}
+    row: dict[str, Any] = {name: info.get(name) for name in FIELDS}
+    row.update(
+        run=run.label,
+        run_datetime=run.datetime,
+        source=str(run.source),
+        hardware_key=run.hardware_key,
+        commit=run.commit,
+        test_name=bench.get("name", ""),
+        median_s=stats.get("median"),
+        iqr_s=stats.get("iqr"),
+        q1_s=stats.get("q1"),
+        q3_s=stats.get("q3"),
+        stddev_s=stats.get("stddev"),
+        stats_rounds=stats.get("rounds"),
+    )
+    # Fields later schema versions add (lora_rank, ...) come along as long as they are scalars.
+    for key, value in info.items():
+        if key not in row and (value is None or isinstance(value, (int, float, str, bool))):
+            row[key] = value
+    # Raw per-round seconds: kept as a list in an object column for the noise checks.
+    row["samples_s"] = list(stats["data"]) if isinstance(stats.get("data"), list) else None
+    return row
+
+
+def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per (run, cell); schema columns first, then provenance, stats and derived columns.
+
+    Derived: ``trainable_pct``, ``mem_mb`` (the memory that limits batch size on this device: CUDA peak allocated,
+    else CPU peak RSS) and ``samples_per_s_per_gb``.
+    """
+    rows = [_row(run, b) for run in runs for b in run.benchmarks]
+    columns = [*FIELDS, *EXTRA_UNITS, "samples_s"]
+    columns += sorted({k for row in rows for k in row} - set(columns))
+    frame = pd.DataFrame(rows, columns=columns)
+    numeric = [c for c, unit in COLUMN_UNITS.items() if unit and c in frame] + [
+        "schema_version", "rounds", "params", "trainable_params", "max_rel_err", "mean_rel_err", "stats_rounds",
+        "lora_rank",
+    ]
+    for col in dict.fromkeys(numeric):
+        if col in frame and col not in ("mem_mb", "samples_per_s_per_gb", "trainable_pct"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    frame["trainable_pct"] = 100 * frame["trainable_params"] / frame["params"]
+    frame["mem_mb"] = frame["peak_mem_allocated_mb"].where(frame["peak_mem_allocated_mb"].notna(), frame["peak_rss_mb"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["samples_per_s_per_gb"] = frame["samples_per_s"] / (frame["mem_mb"] / 1024)
+    frame.attrs["units"] = {c: COLUMN_UNITS.get(c, "") for c in frame.columns}
+    frame.attrs["runs"] = [
+        {"run": r.label, "source": str(r.source), "datetime": r.datetime, "hardware_key": r.hardware_key,
+         "commit": r.commit, "cells": len(r.benchmarks)}
+        for r in runs
+    ]
+    return frame
+
+
+def load_frame(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """``runs_to_frame(load_runs(paths))``: the one-call entry point."""
+    return runs_to_frame(load_runs(paths))

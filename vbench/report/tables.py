@@ -1,0 +1,99 @@
+"""Text outputs: ``cells.csv`` (every column, machine-readable) and ``summary.md`` (for people and PRs).
+
+Blanks stay visible: a value a run did not record (an older schema, CUDA memory on a CPU) is an
+empty CSV field and an em dash in Markdown, never a zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from vbench.report.recommend import Recommendation
+
+__all__ = ["BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
+
+BLANK = "—"
+
+# The per-cell columns people read first; the CSV has all of them.
+CELL_TABLE = (
+    "model", "optimization", "precision", "batch_size", "img_size", "samples_per_s", "latency_ms_p50",
+    "latency_ms_p99", "mem_mb", "gmacs", "mfu", "top1_agreement", "max_rel_err", "correct",
+)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write every column except the raw samples (kept in the JSON) to ``path``."""
+    path = Path(path)
+    frame.drop(columns=[c for c in ("samples_s",) if c in frame]).to_csv(path, index=False)
+    return path
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A cell value for a table: blanks as an em dash, floats to ``digits`` significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return BLANK
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, headers: Sequence[str] | None = None) -> str:
+    """A GitHub Markdown table of ``frame`` (values through :func:`fmt`)."""
+    headers = list(headers or frame.columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(fmt(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def cell_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The readable per-cell table and its headers with units, sorted by model, batch, optimization."""
+    units = frame.attrs.get("units", {})
+    cols = [c for c in CELL_TABLE if c in frame]
+    table = frame.sort_values(["model", "img_size", "batch_size", "optimization"], kind="stable")[cols]
+    headers = [f"{c} ({units[c]})" if units.get(c) else c for c in cols]
+    return table, headers
+
+
+def _runs_md(runs: list[dict]) -> str:
+    frame = pd.DataFrame(runs, columns=["run", "hardware_key", "datetime", "commit", "cells"])
+    return markdown_table(frame)
+
+
+def summary_markdown(
+    current: pd.DataFrame,
+    recommendations: list[Recommendation],
+    verdicts: pd.DataFrame | None,
+    plots: Sequence,
+    png_dir: str = "plots",
+) -> str:
+    """The Markdown summary: runs, recommendations, cells per hardware key, comparison, plot links."""
+    out = ["# vbench report", "", "## Runs", "", _runs_md(current.attrs.get("runs", [])), ""]
+    out += ["## Recommendations", ""]
+    if recommendations:
+        for hw in dict.fromkeys(r.hardware_key for r in recommendations):
+            out += [f"### {hw}", ""]
+            out += [f"- {r.text}" for r in recommendations if r.hardware_key == hw]
+            out.append("")
+    else:
+        out += ["No inference cell with timing: nothing to recommend.", ""]
+    out += ["## Cells", "", f"Blank ({BLANK}) = not recorded by that run (older schema) or not applicable.", ""]
+    for hw, cells in current.groupby("hardware_key", sort=True):
+        table, headers = cell_table(cells)
+        out += [f"### {hw}", "", markdown_table(table, headers), ""]
+    if verdicts is not None and not verdicts.empty:
+        out += ["## Baseline vs current", "", "ratio = current / baseline median time per batch (above 1 is slower).",
+                "", markdown_table(verdicts), ""]
+    out += ["## Plots", ""]
+    for plot in plots:
+        if plot.figure is not None:
+            out += [f"![{plot.title}]({png_dir}/{plot.name}.png)", ""]
+        else:
+            out += [f"- {plot.title}: {plot.note}", ""]
+    return "\n".join(out).rstrip() + "\n"
