@@ -62,8 +62,9 @@ def test_html_is_self_contained(smoke_report):
 def _lora_train_cells():
     cells = []
     for rank, ms, mem in ((4, 20.0, 900.0), (16, 22.0, 950.0), (64, 30.0, 1100.0)):
-        for mode in ("lora_train", "lora_infer", "lora_merged"):
-            cells.append(cell("vit", "eager", 8, ms if mode == "lora_train" else ms / 3, mode=mode, lora_rank=rank,
+        for mode, opt in (("train", f"lora_r{rank}"), ("inference", f"lora_r{rank}"),
+                          ("inference", f"lora_r{rank}_merged")):
+            cells.append(cell("vit", opt, 8, ms if mode == "train" else ms / 3, mode=mode, lora_rank=rank,
                               trainable_params=rank * 10, mem_mb=mem))
     cells += [cell("vit", "eager", 8, 60.0, mode="train"), cell("vit", "eager", 8, 10.0),
               cell("vit", "eager", 1, 2.0)]

@@ -51,7 +51,7 @@ def test_older_schema_reports_blanks_not_zeros(tmp_path):
 
 def test_later_fields_come_along_and_trainable_pct_is_derived(tmp_path):
     run = write_run(tmp_path / "lora.json",
-                    [cell("m", "eager", 8, 10.0, mode="lora_train", lora_rank=8, trainable_params=50)])
+                    [cell("m", "lora_r8", 8, 10.0, mode="train", lora_rank=8, trainable_params=50)])
     frame = load_frame([run])
     assert frame["lora_rank"].iloc[0] == 8
     assert frame["trainable_pct"].iloc[0] == pytest.approx(5.0)

@@ -314,6 +314,7 @@ class CellRunner:
             **agreement,
             "seed": self.settings.seed,
             "weights": str(self.settings.weights_for(cell.model) or "") or None,
+            "lora_rank": prepared.exe.notes.get("lora_rank"),
             "notes": {k: v for k, v in prepared.exe.notes.items() if k != "optimizations"},
             "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
         }

@@ -43,7 +43,7 @@ EXTRA_UNITS: dict[str, str] = {
     "stats_rounds": "",
     "lora_rank": "",
     "trainable_pct": "% of params",
-    "mem_mb": "MiB (CUDA peak allocated, else CPU peak RSS)",
+    "mem_mb": "MiB (CUDA peak allocated, else the training step's tensor peak, else CPU peak RSS)",
     "samples_per_s_per_gb": "samples/s per GiB of mem_mb",
 }
 COLUMN_UNITS: dict[str, str] = {**UNITS, **EXTRA_UNITS}
@@ -177,7 +177,11 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
         if col in frame and col not in ("mem_mb", "samples_per_s_per_gb", "trainable_pct"):
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     frame["trainable_pct"] = 100 * frame["trainable_params"] / frame["params"]
-    frame["mem_mb"] = frame["peak_mem_allocated_mb"].where(frame["peak_mem_allocated_mb"].notna(), frame["peak_rss_mb"])
+    # On CPU the process RSS carries the whole interpreter; a training cell's tensor-counted step peak
+    # is the number that shows LoRA's memory saving there.
+    step_peak = frame["mem_step_peak_mb"] if "mem_step_peak_mb" in frame else pd.Series(float("nan"), index=frame.index)
+    frame["mem_mb"] = frame["peak_mem_allocated_mb"].where(
+        frame["peak_mem_allocated_mb"].notna(), step_peak.where(step_peak.notna(), frame["peak_rss_mb"]))
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["samples_per_s_per_gb"] = frame["samples_per_s"] / (frame["mem_mb"] / 1024)
     frame.attrs["units"] = {c: COLUMN_UNITS.get(c, "") for c in frame.columns}

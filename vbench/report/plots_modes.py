@@ -1,8 +1,8 @@
 """Plots for training and LoRA cells, and for a baseline-vs-current comparison.
 
-Training and LoRA modes (``train``, ``lora_train``, ``lora_infer``, ``lora_merged``) are produced by
-later parts of vbench; these plots appear as soon as such rows exist and otherwise return a note.
-LoRA cells are expected to carry ``lora_rank`` and ``trainable_params`` in their extra_info.
+Training cells have mode ``train``; LoRA cells are those with a ``lora_rank`` (optimizations
+``lora_rN``, unmerged, and ``lora_rN_merged``) in mode ``train`` or ``inference``. These plots appear as
+soon as such rows exist and otherwise return a note.
 """
 
 from __future__ import annotations
@@ -11,21 +11,26 @@ import pandas as pd
 
 from vbench.report.plots import Plot, colors_for, new_figure, short_key
 
-__all__ = ["LORA_MODES", "TRAIN_MODES", "lora_rank_impact", "train_vs_inference", "comparison_ratios", "mode_plots"]
+__all__ = ["TRAIN_MODES", "lora_variant", "lora_rank_impact", "train_vs_inference", "comparison_ratios", "mode_plots"]
 
-LORA_MODES = ("lora_train", "lora_infer", "lora_merged")
-TRAIN_MODES = ("train", "lora_train")
+TRAIN_MODES = ("train",)
+
+
+def lora_variant(row) -> str:
+    """"train", "inference unmerged" or "inference merged" for a LoRA row."""
+    if row["mode"] == "train":
+        return "train"
+    merged = str(row.get("optimization", "")).split("+")[0].endswith("_merged")
+    return "inference merged" if merged else "inference unmerged"
 
 
 def lora_rank_impact(frame: pd.DataFrame) -> Plot:
     """Trainable %, step time and memory against LoRA rank: one line per (model, mode), per hardware key."""
     title = "LoRA rank impact: trainable parameters, step time, memory"
-    data = frame[frame["mode"].isin(LORA_MODES)]
-    if "lora_rank" in data:
-        data = data.dropna(subset=["lora_rank"])
-    if data.empty or "lora_rank" not in data:
-        return Plot("lora_rank", title, note="no LoRA cells with a lora_rank in these runs "
-                                             f"(modes {', '.join(LORA_MODES)}): plot omitted")
+    data = frame.dropna(subset=["lora_rank"]) if "lora_rank" in frame else frame.iloc[0:0]
+    if data.empty:
+        return Plot("lora_rank", title, note="no LoRA cells (optimizations lora_rN) in these runs: plot omitted")
+    data = data.assign(mode=data.apply(lora_variant, axis=1))
     # One batch size per (model, mode): the largest, so ranks are compared at equal work.
     data = data[data["batch_size"] == data.groupby(["hardware_key", "model", "mode"])["batch_size"].transform("max")]
     hws = sorted(data["hardware_key"].unique())
