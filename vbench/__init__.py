@@ -12,6 +12,7 @@ from vbench.profiles import PROFILES, Cell
 import vbench.lora  # noqa: E402,F401
 import vbench.optimizations  # noqa: E402,F401
 import vbench.training  # noqa: E402,F401
+import vbench.pipeline  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

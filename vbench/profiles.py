@@ -163,6 +163,7 @@ PROFILES: dict[str, Profile] = {
                 MatrixEntry(SMOKE_TRAIN_MODELS, ("eager", "amp_bf16", "lora_r4", "lora_r16", "lora_r64"), (8,), (64,),
                             ("train",)),
                 MatrixEntry(SMOKE_TRAIN_MODELS, ("lora_r16", "lora_r16_merged"), (8,), (64,)),
+                MatrixEntry(("resnet18",), ("eager",), (8,), (64,), ("data",)),
             ),
             "CPU default: every family at 64 px, batch 1 and 8; a few minutes on 2 cores",
         ),
@@ -172,6 +173,7 @@ PROFILES: dict[str, Profile] = {
                 MatrixEntry(STANDARD_MODELS, (ALL,), (1, 8, 32, 128), (224,)),
                 MatrixEntry(STANDARD_MODELS, TRAIN_OPTS + LORA_RANKS, (32,), (224,), ("train",)),
                 MatrixEntry(STANDARD_MODELS, ("lora_r8", "lora_r8_merged"), (1, 32), (224,)),
+                MatrixEntry(("resnet50", "vit_base_patch16_224"), ("eager", "amp_bf16"), (32,), (224,), ("data",)),
             ),
             "GPU default: the five reference models at 224 px, every optimization, batch 1-128; "
             "training (full and LoRA ranks 4-64) and LoRA inference",

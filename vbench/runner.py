@@ -97,10 +97,23 @@ class Workload:
 
     def make_step(self, exe: Executable, xp: torch.Tensor, cell: Cell, settings: RunSettings,
                   num_classes: int) -> Callable[[], Any]:
+        self.cell = cell
         return lambda: exe(xp)
 
     def before_timing(self, runner: CellRunner, exe: Executable, plan: OptimizationPlan) -> dict[str, Any]:
-        return {}
+        """Accuracy over ``--vb-data`` when the model has ``--vb-weights`` (null otherwise, never
+        invented), computed once per optimized model with the optimized model itself."""
+        settings = runner.settings
+        fields = {"accuracy_top1": None, "accuracy_top5": None}
+        if settings.data.root is None or settings.weights_for(self.cell.model) is None:
+            return fields
+        if "accuracy" not in exe.notes:
+            from vbench.data import accuracy, build_dataset, build_loader
+
+            dataset = build_dataset(settings.data, self.cell.img_size, train=False, seed=settings.seed)
+            loader = build_loader(dataset, settings.data, self.cell.batch_size, runner.device, shuffle=False)
+            exe.notes["accuracy"] = accuracy(exe, loader, runner.device, exe.prepare)
+        return {**fields, **exe.notes["accuracy"]}
 
     def checked_output(self, exe: Executable, xp: torch.Tensor) -> Any:
         """The output compared with the fp32 eager reference."""
@@ -162,7 +175,7 @@ class CellRunner:
             return self._prepared
         self._prepared = None
         free_memory(self.device)
-        training = cell.mode == "train"
+        training = cell.mode != "inference"
         ctx = OptContext(self.device, cell.mode, example, self.settings.compile_mode, base.family, self.settings)
         with warnings.catch_warnings(record=True) as caught, torch.set_grad_enabled(training):
             warnings.simplefilter("always")
@@ -228,7 +241,7 @@ class CellRunner:
         with torch.no_grad():
             base = self.base_for(cell)
             x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
-            reference = self.reference(base, x, cell.mode)
+            reference = self.reference(base, x, "inference" if cell.mode == "inference" else "train")
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
         try:
             prepared = self.prepare(cell, base, plan, x)
@@ -315,7 +328,7 @@ class CellRunner:
             "seed": self.settings.seed,
             "weights": str(self.settings.weights_for(cell.model) or "") or None,
             "lora_rank": prepared.exe.notes.get("lora_rank"),
-            "notes": {k: v for k, v in prepared.exe.notes.items() if k != "optimizations"},
+            "notes": {k: v for k, v in prepared.exe.notes.items() if k not in ("optimizations", "accuracy")},
             "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
         }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vbench.errors import UnknownNameError, VBenchError
+from vbench.data import DataSpec
 from vbench.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
@@ -70,6 +71,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "module names", "default", "SPEC"),
     OptionSpec("lora_alpha", "LoRA alpha (default: equal to the rank, scaling 1)", None, "ALPHA"),
     OptionSpec("lora_dropout", "LoRA dropout", "0.0", "P"),
+    OptionSpec("data", "ImageFolder directory for data cells and accuracy (default: synthetic images)", None, "DIR"),
+    OptionSpec("data_workers", "DataLoader worker processes", "2", "N"),
+    OptionSpec("pin_memory", "pinned host memory for the DataLoader: auto (on with CUDA), on or off", "auto",
+               "auto|on|off"),
 )
 
 
@@ -145,6 +150,7 @@ class RunSettings:
     train_optimizer: str = "adamw"
     lr: float = 1e-4
     lora: LoraSpec = field(default_factory=LoraSpec)
+    data: DataSpec = field(default_factory=DataSpec)
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -209,6 +215,15 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         raise VBenchError("--vb-lr, --vb-lora-alpha and --vb-lora-dropout must be numbers") from None
     if lr <= 0:
         raise VBenchError(f"--vb-lr must be positive, got {lr}")
+    data_root = Path(raw["data"]) if raw["data"] else None
+    if data_root is not None and not data_root.is_dir():
+        raise VBenchError(f"--vb-data {raw['data']!r} is not a folder")
+    try:
+        workers = int(raw["data_workers"])
+    except ValueError:
+        raise VBenchError(f"--vb-data-workers must be an integer, got {raw['data_workers']!r}") from None
+    pin = None if raw["pin_memory"].strip().lower() == "auto" else _on_off("pin_memory", raw["pin_memory"])
+    data = DataSpec(root=data_root, workers=workers, pin_memory=pin)
     return RunSettings(
         device=device,
         profile=profile,
@@ -224,4 +239,5 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         train_optimizer=raw["train_optimizer"],
         lr=lr,
         lora=lora,
+        data=data,
     )

@@ -72,6 +72,7 @@ class TrainWorkload(Workload):
     def make_step(self, exe: Executable, xp: torch.Tensor, cell: Cell, settings: RunSettings,
                   num_classes: int) -> Callable[[], Any]:
         module = exe.module
+        self.exe = exe
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.all_params = list(module.parameters())
         self.optimizer = make_optimizer(settings.train_optimizer, self.params, settings.lr)
@@ -91,6 +92,13 @@ class TrainWorkload(Workload):
             self._update()
 
         return step
+
+    def train_on(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """One optimizer step on a real batch (the data pipeline's epoch)."""
+        with self.exe.context():
+            logits = logits_of(self.exe.module(self.exe.prepare(images)))
+        self._backward(F.cross_entropy(logits.float(), labels))
+        self._update()
 
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
