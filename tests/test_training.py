@@ -127,3 +127,21 @@ def test_train(vb_cell, vb_measure):
     assert lora_train["mem_optimizer_state_mb"] < full_train["mem_optimizer_state_mb"] / 10
     assert cells[("inference", "resnet18-lora_r4_merged-bs2-32px")]["params"] == full_train["params"]
     assert cells[("inference", "resnet18-lora_r4-bs2-32px")]["params"] > full_train["params"]
+
+
+def test_lora_targets_that_match_nothing_fail_the_cell_in_one_line(vb_project):
+    result = vb_project("--vb-models", "tiny_net", "--vb-opts", "lora_r2", "--vb-batch-sizes", "2",
+                        "--vb-img-sizes", "16", "--vb-lora-targets", r"blocks\.\d+\.attn\.qkv")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tiny_net-lora_r2-bs2-16px: LoRA targets * match no Linear or Conv2d module; "
+                                 "modules include: conv, fc*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_bad_lora_and_optimizer_options_stop_the_run(vb_project):
+    for args, message in ((["--vb-lora-targets", "attn(["], "ERROR: --vb-lora-targets 'attn([' is not a valid regex*"),
+                          (["--vb-train-optimizer", "adamww"], "ERROR: unknown optimizer 'adamww'; did you mean adamw*"),
+                          (["--vb-lora-dropout", "2"], "ERROR: LoRA dropout must be in [[]0, 1), got 2.0")):
+        result = vb_project(*args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([message])

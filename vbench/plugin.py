@@ -201,6 +201,9 @@ def vb_measure(request: pytest.FixtureRequest, benchmark):
         except CellSkipped as exc:
             vb.record_skip(cell, str(exc))
             pytest.skip(f"{cell.id}: {exc}")
+        except VBenchError as exc:  # bad input met while building this cell: one line, no traceback
+            benchmark.has_error = True
+            pytest.fail(f"{cell.id}: {exc}", pytrace=False)
         benchmark.extra_info.update(result)
         return result
 

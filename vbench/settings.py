@@ -224,6 +224,17 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         raise VBenchError(f"--vb-data-workers must be an integer, got {raw['data_workers']!r}") from None
     pin = None if raw["pin_memory"].strip().lower() == "auto" else _on_off("pin_memory", raw["pin_memory"])
     data = DataSpec(root=data_root, workers=workers, pin_memory=pin)
+    if data_root is not None:
+        from vbench.data import build_dataset
+
+        build_dataset(data, 32, train=False)  # an empty or unreadable folder fails now, not mid-run
+    if lora.targets not in ("default", "attn", "attn+mlp", "conv"):
+        import re
+
+        try:
+            re.compile(lora.targets)
+        except re.error as exc:
+            raise VBenchError(f"--vb-lora-targets {lora.targets!r} is not a valid regex: {exc}") from None
     return RunSettings(
         device=device,
         profile=profile,
