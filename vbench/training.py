@@ -41,7 +41,7 @@ from vbench.settings import RunSettings
 __all__ = ["TRAIN_OPTIMIZERS", "make_optimizer", "TrainWorkload"]
 
 _MB = 1024 * 1024
-PHASE_STEPS = 5
+PHASE_STEPS = 3
 
 TRAIN_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
