@@ -202,7 +202,7 @@ def load_matrix(path: str | Path) -> Profile:
         raise VBenchError(f"matrix file {str(path)!r} is not valid YAML{where}") from None
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list) or not data["entries"]:
         raise VBenchError(f"matrix file {str(path)!r} needs a non-empty 'entries:' list")
-    unknown = sorted(set(data) - {"entries", "defaults", "description"})
+    unknown = sorted(set(data) - {"entries", "defaults", "description", "gate"})  # gate: vbench.compare.policy
     if unknown:
         raise VBenchError(f"matrix file {str(path)!r}: unknown top-level key {unknown[0]!r}")
     defaults = data.get("defaults") or {}

@@ -180,6 +180,19 @@ class CellRunner:
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
 
+    def steps(self, cell: Cell) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        """``(cell_step, eager_step)`` for the cell measured last: one call of its optimized model and
+        one of the fp32 eager model on the same input. The regression gate re-measures with them in
+        the same process (confirmation, relative time); call them under ``torch.inference_mode()``.
+        """
+        prepared, base = self._prepared, self._base
+        if prepared is None or base is None or prepared.key != (cell.model, cell.img_size, cell.optimization, cell.mode):
+            raise RuntimeError(f"{cell.id} is not the cell this runner measured last")
+        with torch.inference_mode():
+            x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
+            xp = prepared.exe.prepare(x)
+        return (lambda: prepared.exe(xp)), (lambda: base.model(x))
+
     def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> dict[str, Any]:
         with torch.inference_mode():
             base = self._base_for(cell)
