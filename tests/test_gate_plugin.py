@@ -16,7 +16,11 @@ DETERMINISTIC = "time:off,relative:off,rss:off,cold_start:off,memory:off"
 
 
 @pytest.fixture
-def project(pytester):
+def project(pytester, monkeypatch):
+    # The inner session is no xdist worker even when this test runs in one (pytest-benchmark
+    # would disable itself, and the gate with it).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     make_project(pytester)
     return pytester
 

@@ -99,8 +99,7 @@ def _cmd_ab(args: argparse.Namespace) -> int:
     from vbench.compare import GatePolicy
     from vbench.compare.ab import run_ab
 
-    pytest_args = [a for a in args.pytest_args if a != "--"]
-    result = run_ab(args.rev_a, args.rev_b, pytest_args or ["bench"], repeats=args.repeats,
+    result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats,
                     policy=GatePolicy.build(args.fail_on, args.matrix, args.alpha), workdir=args.keep_json,
                     log=lambda line: print(line, file=sys.stderr))
     status = _gate_output(result.report, args)
@@ -119,7 +118,7 @@ def _add_ab(sub) -> None:
     p.add_argument("--repeats", type=int, default=3, help="sessions per side (default 3)")
     p.add_argument("--keep-json", metavar="DIR", help="keep every session's JSON in DIR")
     _gate_arguments(p)
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: pytest arguments (default: bench)")
+    p.epilog = "Arguments after -- go to pytest in both worktrees (default: bench)."
     p.set_defaults(func=_cmd_ab)
 
 
@@ -137,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vbench`` console script; returns the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after a bare "--" is passed through untouched (vbench ab ... -- PYTEST ARGS).
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.passthrough = argv[cut + 1:]
     try:
         import vbench  # noqa: F401 - registers built-in optimizations
 

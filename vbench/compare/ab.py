@@ -90,9 +90,10 @@ def run_ab(
                 commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
                 proc = subprocess.run(cmd, cwd=trees[side], env=env, capture_output=True, text=True)
                 if proc.returncode != 0 or not json_path.is_file():
-                    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+                    lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+                    why = next((ln for ln in lines if ln.startswith("ERROR")), lines[-1] if lines else "")
                     raise VBenchError(f"pytest in {side} ({rev_a if side == 'A' else rev_b}) exited "
-                                      f"{proc.returncode}: {tail[0]}")
+                                      f"{proc.returncode}: {why}")
                 files[side].append(json_path)
         side_runs = {s: merge_runs([load_run(f) for f in files[s]], f"{s}={rev}")
                      for s, rev in (("A", rev_a), ("B", rev_b))}
