@@ -39,7 +39,7 @@ def bootstrap_ratio(
     current: Sequence[float],
     stat: str = "median",
     *,
-    resamples: int = 2000,
+    resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
@@ -53,13 +53,18 @@ def bootstrap_ratio(
     ratios = []
     for start in range(0, resamples, chunk):
         n = min(chunk, resamples - start)
-        rb = np.percentile(b[rng.integers(0, len(b), (n, len(b)))], q, axis=1)
-        rc = np.percentile(c[rng.integers(0, len(c), (n, len(c)))], q, axis=1)
+        rb = _stat_rows(b[rng.integers(0, len(b), (n, len(b)))], q)
+        rc = _stat_rows(c[rng.integers(0, len(c), (n, len(c)))], q)
         ratios.append(rc / rb)
     all_ratios = np.concatenate(ratios)
     alpha = (1 - level) / 2
     low, high = np.quantile(all_ratios, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def _stat_rows(rows: np.ndarray, q: float) -> np.ndarray:
+    # np.median partitions instead of sorting: several times faster on thousands of rounds.
+    return np.median(rows, axis=1) if q == 50.0 else np.percentile(rows, q, axis=1)
 
 
 @dataclass(frozen=True)
