@@ -53,6 +53,7 @@ REPO = BENCH.parent
 TIME_CHECKS = tuple(c for c in CHECKS if isinstance(c, SampledCheck) and c.source == "time")
 CLOCKS = {"wall": device_timer(torch.device("cpu")), "cpu": time.process_time}
 ENV_SLOWDOWN = "VBENCH_STUDY_SLOWDOWN"
+ENV_CLOCK = "VBENCH_STUDY_CLOCK"
 
 
 class StudyNet(nn.Module):
@@ -93,6 +94,16 @@ def pytest_configure(config) -> None:
     """Plugin entry for the sessions mode (``-p gate_study``): ``gate_study_net`` with the slowdown
     given in ``$VBENCH_STUDY_SLOWDOWN`` (a fraction; 0 when unset)."""
     study_net(float(os.environ.get(ENV_SLOWDOWN, "0")), name="gate_study_net")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """With ``$VBENCH_STUDY_CLOCK=cpu`` the cells' rounds are timed with ``time.process_time`` (the
+    closest benchmark marker wins; the gate's confirmation re-measures with the same clock)."""
+    import pytest
+
+    if os.environ.get(ENV_CLOCK) == "cpu":
+        for item in items:
+            item.add_marker(pytest.mark.benchmark(timer=time.process_time), append=False)
 
 
 # -- interleaved mode ----------------------------------------------------------------------------
@@ -150,7 +161,7 @@ def run_interleaved(slowdowns, trials, args, policy, log=print) -> list[dict]:
 
 def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[int, float]:
     """One pytest process of the study cell; returns (exit status, median seconds)."""
-    env = {**os.environ, ENV_SLOWDOWN: str(slowdown),
+    env = {**os.environ, ENV_SLOWDOWN: str(slowdown), ENV_CLOCK: args.clock,
            "PYTHONPATH": os.pathsep.join([str(BENCH), str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     cmd = [sys.executable, "-m", "pytest", str(BENCH / "test_inference.py"), "-p", "gate_study", "-q",
            "-p", "no:cacheprovider", "--vb-models", "gate_study_net", "--vb-opts", "eager",
@@ -229,7 +240,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-time", type=float, default=0.3, help="sessions: --benchmark-max-time")
     parser.add_argument("--iterations", type=int, default=3, help="interleaved: forward calls per timed round")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="interleaved: wall (perf_counter, vbench's CPU timer) or cpu (process CPU time)")
+                        help="wall (perf_counter, vbench's CPU timer) or cpu (this process's CPU time)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--img", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
