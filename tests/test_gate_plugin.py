@@ -122,3 +122,35 @@ def test_gate_options_are_ini_settable(project):
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: vbench gate: --vb-fail-on time: 'bogus' is not a percentage*"])
+
+
+def test_interrupted_json_write_leaves_the_old_file_whole(project, monkeypatch):
+    # pytest-benchmark's --benchmark-json writer goes through the gate's atomic write: a Ctrl-C at
+    # the moment of writing keeps the previous file intact and leaves no temporary file behind.
+    out = project.path / "out.json"
+    out.write_text('{"previous": "run"}')
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vbench.compare.io.os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # raised while pytest-benchmark saves, at session end
+        run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-json={out}")
+    assert out.read_text() == '{"previous": "run"}'
+    assert not [p for p in project.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cell_failing_after_its_rounds_is_kept_out_of_the_json(project):
+    # Like a cell interrupted by Ctrl-C after timing: stats exist, vbench metrics do not.
+    project.makepyfile(test_cells="""
+import pytest
+
+@pytest.mark.vbench(mode="inference")
+def test_inference(vb_cell, benchmark):
+    benchmark(lambda: None)
+    raise AssertionError("failed after measuring")
+""")
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-json", "out.json")
+    result.assert_outcomes(failed=1)
+    assert not (project.path / "out.json").exists() or \
+        json.loads((project.path / "out.json").read_text())["benchmarks"] == []

@@ -272,10 +272,17 @@ def _make_writes_atomic(bs) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    result = yield
-    gate = gate_of(item.config)
     funcargs = getattr(item, "funcargs", {})
     cell, bench = funcargs.get("vb_cell"), funcargs.get("benchmark")
+    try:
+        result = yield
+    except BaseException:
+        # A cell interrupted (Ctrl-C) or failed after its rounds has stats but no vbench metrics:
+        # keep it out of the saved JSON rather than store a half-measured cell as a baseline.
+        if cell is not None and bench is not None:
+            bench.has_error = True
+        raise
+    gate = gate_of(item.config)
     if gate is not None and cell is not None and bench is not None and bench.stats and not bench.has_error:
         from vbench.plugin import session_of
 
