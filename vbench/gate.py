@@ -52,20 +52,18 @@ class GateSession:
 
     def after_cell(self, runner, cell, bench) -> None:
         """Relative time and, when the cell looks regressed against the baseline, confirmation."""
-        import torch
-
         from vbench.timing import time_call
 
         try:
-            cell_step, eager_step = runner.steps(cell)
+            cell_step, eager_step, context = runner.steps(cell)
         except RuntimeError:
             return  # measured by something other than the runner: nothing to re-measure with
         # Re-measure with the clock the benchmark's rounds were taken with (a marker or
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
         timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
         pairs = self.settings.relative_pairs
-        with torch.inference_mode():
-            if self.settings.relative and cell.optimization != "eager":
+        with context():
+            if self.settings.relative and eager_step is not None and cell.optimization != "eager":
                 extra["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, pairs, timer)
                 extra["rel_time"] = float(_median(extra["rel_time_samples"]))
             if self.baseline is None:
@@ -84,7 +82,7 @@ class GateSession:
             if any(m != "rel_time" for m in looks):
                 cell_step()  # the first re-measured call pays any cache refill; keep it out
                 confirm["samples_s"] = [time_call(cell_step, timer) for _ in range(rounds)]
-            if "rel_time" in looks:
+            if "rel_time" in looks and eager_step is not None:
                 confirm["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, max(rounds, pairs), timer)
             extra["gate_confirm"] = confirm
 

@@ -140,6 +140,7 @@ class CellRunner:
         """Drop the cached models and free their memory (between models, after an OOM, at the end)."""
         self._prepared = None
         self._base = None
+        self._last_step = None  # its closure holds the model and input too
         free_memory(self.device)
 
     def _reference(self, base: _Base, x: torch.Tensor) -> torch.Tensor:
@@ -180,18 +181,22 @@ class CellRunner:
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
 
-    def steps(self, cell: Cell) -> tuple[Callable[[], Any], Callable[[], Any]]:
-        """``(cell_step, eager_step)`` for the cell measured last: one call of its optimized model and
-        one of the fp32 eager model on the same input. The regression gate re-measures with them in
-        the same process (confirmation, relative time); call them under ``torch.inference_mode()``.
+    def steps(self, cell: Cell) -> tuple[Callable[[], Any], Callable[[], Any] | None, Callable[[], Any]]:
+        """What the regression gate re-measures the cell measured last with, in the same process:
+        ``(step, eager_step, context)``: the timed step itself, one fp32 eager forward on the same
+        input (None outside inference), and the context manager factory both must run in.
         """
-        prepared, base = self._prepared, self._base
-        if prepared is None or base is None or prepared.key != (cell.model, cell.img_size, cell.optimization, cell.mode):
+        last = getattr(self, "_last_step", None)
+        if last is None or last[0] != cell or self._base is None:
             raise RuntimeError(f"{cell.id} is not the cell this runner measured last")
-        with torch.inference_mode():
-            x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
-            xp = prepared.exe.prepare(x)
-        return (lambda: prepared.exe(xp)), (lambda: base.model(x))
+        _, step, context = last
+        eager_step = None
+        if cell.mode == "inference":
+            base = self._base
+            with context():
+                x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
+            eager_step = lambda: base.model(x)  # noqa: E731
+        return step, eager_step, context
 
     def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> dict[str, Any]:
         with torch.inference_mode():
@@ -206,6 +211,7 @@ class CellRunner:
             with torch.inference_mode():
                 xp = exe.prepare(x)
                 step: Callable[[], Any] = lambda: exe(xp)  # noqa: E731
+                self._last_step = (cell, step, torch.inference_mode)  # for steps()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     first_call_s = time_call(step, self.timer)
