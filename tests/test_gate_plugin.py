@@ -117,6 +117,13 @@ def test_bad_baselines_are_usage_errors_without_traceback(project, name, message
     assert (path.read_bytes() if path.exists() else None) == before
 
 
+def test_help_lists_the_gate_options(project):
+    result = project.runpytest("--help")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*vbench: regression gate*", "*--vb-fail-on*", "*time:5%,relative:5%*",
+                                 "*--vb-allow-foreign-baseline*"])
+
+
 def test_gate_options_are_ini_settable(project):
     project.makeini("[pytest]\nvb_fail_on = time:bogus\n")
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare")

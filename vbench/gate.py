@@ -161,7 +161,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vbench-gate", "vbench: regression gate (with --benchmark-compare)")
     for spec in GATE_OPTIONS:
         default = f" (default: {spec.default})" if spec.default is not None else ""
-        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
+        # argparse %-formats help strings: the default "time:5%,..." needs its percent signs doubled.
+        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None,
+                        help=(spec.help + default).replace("%", "%%"))
         parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
     for spec in GATE_FLAGS:
         group.addoption(spec.flag, dest=spec.ini, action="store_true", default=None, help=spec.help)
