@@ -16,10 +16,13 @@ are timed in alternating rounds, A B A B ..., and B is judged against A with the
 (:func:`vbench.compare.judge_cell`), with the gate's confirmation (more rounds, judged again).
 ``--clock cpu`` times with this process's CPU time instead of the wall clock.
 
-Run (the numbers in docs/gate.md came from these)::
+Run (the numbers in docs/gate.md came from these; each finishes within 15 minutes on 2 cores)::
 
-    python bench/gate_study.py --mode sessions --slowdowns 10,20 --out study-sessions.json
-    python bench/gate_study.py --mode interleaved --slowdowns 0,5,7,10,15,20 --out study-interleaved.json
+    python bench/gate_study.py --mode sessions --slowdowns 10,20 --out study-sessions-wall.json
+    python bench/gate_study.py --mode sessions --clock cpu --slowdowns 10,20 --out study-sessions-cpu.json
+    python bench/gate_study.py --mode interleaved --slowdowns 0,5,10,15,20,30 --out study-interleaved-wall.json
+    python bench/gate_study.py --mode interleaved --clock cpu --slowdowns 0,5,7,10,15,20 \
+        --out study-interleaved-cpu.json
 
 Each prints per slowdown the trials caught and the measured slowdown, the false-alarm rate (A/A) and
 the smallest slowdown caught in at least 19 of 20 trials.

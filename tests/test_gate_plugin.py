@@ -5,7 +5,6 @@ scaled by orders of magnitude, or by turning the time categories off.
 """
 
 import json
-import os
 
 import pytest
 
