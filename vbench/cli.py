@@ -98,6 +98,78 @@ def _add_viz(sub) -> None:
     p.set_defaults(func=_cmd_viz)
 
 
+def _gate_output(report, args) -> int:
+    from vbench.compare import atomic_write_text, render_json, render_markdown, render_text
+
+    print(render_text(report, None if args.all else 60))
+    if args.md:
+        atomic_write_text(args.md, render_markdown(report))
+    if args.json:
+        atomic_write_text(args.json, render_json(report))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        from vbench.compare.io import append_text
+
+        append_text(os.environ["GITHUB_STEP_SUMMARY"], render_markdown(report))
+    return report.exit_status
+
+
+def _gate_arguments(p) -> None:
+    p.add_argument("--fail-on", help="tolerances, e.g. 'time:5%%,memory:3%%' (defaults: see docs/gate.md)")
+    p.add_argument("--matrix", help="matrix YAML whose gate: block gives per-cell overrides")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level for time changes (default 0.01)")
+    p.add_argument("--md", help="also write the verdicts as Markdown to this file")
+    p.add_argument("--json", help="also write the verdicts as JSON to this file")
+    p.add_argument("--all", action="store_true", help="print every row, unchanged ones included")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from vbench.compare import GatePolicy, compare_runs, load_run
+
+    policy = GatePolicy.build(args.fail_on, args.matrix, args.alpha)
+    report = compare_runs(load_run(args.baseline), load_run(args.current), policy,
+                          allow_foreign=args.allow_foreign_baseline)
+    return _gate_output(report, args)
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="judge CURRENT.json against BASELINE.json (exit 1 on a regression)",
+                       description="Offline regression gate: the verdicts and exit status of a gated pytest run, "
+                                   "for files produced elsewhere. Exit status: 0 pass, 1 regression, 2 bad input.")
+    p.add_argument("baseline", help="pytest-benchmark JSON of the baseline run")
+    p.add_argument("current", help="pytest-benchmark JSON of the run to judge")
+    p.add_argument("--allow-foreign-baseline", action="store_true",
+                   help="compare even when the hardware keys differ (rows marked cross-hardware)")
+    _gate_arguments(p)
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_ab(args: argparse.Namespace) -> int:
+    from vbench.compare import GatePolicy
+    from vbench.compare.ab import run_ab
+
+    result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats,
+                    policy=GatePolicy.build(args.fail_on, args.matrix, args.alpha), workdir=args.keep_json,
+                    log=lambda line: print(line, file=sys.stderr))
+    status = _gate_output(result.report, args)
+    for cell, speedup in result.speedup.items():
+        print(f"speedup B/A {cell}: {speedup:.3f}x")
+    return status
+
+
+def _add_ab(sub) -> None:
+    p = sub.add_parser("ab", help="A/B two git revisions on this machine, sessions interleaved A B A B",
+                       description="Checks REV_A and REV_B out in temporary git worktrees, runs pytest with the "
+                                   "given arguments in each, alternating, and judges B against A. "
+                                   "Exit status: 0 pass, 1 B regressed, 2 bad input or a failed session.")
+    p.add_argument("rev_a", help="baseline revision (branch, tag or commit)")
+    p.add_argument("rev_b", help="candidate revision")
+    p.add_argument("--repeats", type=int, default=3, help="sessions per side (default 3)")
+    p.add_argument("--keep-json", metavar="DIR", help="keep every session's JSON in DIR")
+    _gate_arguments(p)
+    p.epilog = "Arguments after -- go to pytest in both worktrees (default: bench)."
+    p.set_defaults(func=_cmd_ab)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="vbench", description="vision model benchmark suite (see README)")
@@ -105,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     _add_report(sub)
     _add_viz(sub)
+    _add_compare(sub)
+    _add_ab(sub)
     return parser
 
 
@@ -112,7 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vbench`` console script; returns the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after a bare "--" is passed through untouched (vbench ab ... -- PYTEST ARGS).
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.passthrough = argv[cut + 1:]
     try:
         import vbench  # noqa: F401 - registers built-in optimizations
 

@@ -23,6 +23,9 @@ from vbench.settings import OPTIONS, RunSettings, resolve_settings
 
 __all__ = ["VBenchSession", "session_of"]
 
+# The regression gate is its own plugin module (vbench/gate.py), registered with this one.
+pytest_plugins = ("vbench.gate",)
+
 
 @dataclass
 class VBenchSession:

@@ -25,6 +25,7 @@ __all__ = [
     "PROFILES",
     "get_profile",
     "load_matrix",
+    "read_matrix_yaml",
     "expand_cells",
     "parse_int_list",
 ]
@@ -199,6 +200,19 @@ def get_profile(name: str) -> Profile:
         raise UnknownNameError("profile", name, PROFILES) from None
 
 
+def read_matrix_yaml(path: str | Path) -> Any:
+    """The parsed YAML of a matrix file (``yaml.safe_load``); one-line errors for unreadable or invalid files."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise VBenchError(f"cannot read matrix file {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise VBenchError(f"matrix file {str(path)!r} is not valid YAML{where}") from None
+
+
 def load_matrix(path: str | Path) -> Profile:
     """Load a user matrix from YAML (``yaml.safe_load``).
 
@@ -206,17 +220,10 @@ def load_matrix(path: str | Path) -> Profile:
     optionally img_sizes and modes; a top-level ``defaults:`` mapping fills keys every entry omits.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise VBenchError(f"cannot read matrix file {str(path)!r}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise VBenchError(f"matrix file {str(path)!r} is not valid YAML{where}") from None
+    data = read_matrix_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list) or not data["entries"]:
         raise VBenchError(f"matrix file {str(path)!r} needs a non-empty 'entries:' list")
-    unknown = sorted(set(data) - {"entries", "defaults", "description"})
+    unknown = sorted(set(data) - {"entries", "defaults", "description", "gate"})  # gate: vbench.compare.policy
     if unknown:
         raise VBenchError(f"matrix file {str(path)!r}: unknown top-level key {unknown[0]!r}")
     defaults = data.get("defaults") or {}

@@ -189,6 +189,7 @@ class CellRunner:
         """Drop the cached models and free their memory (between models, after an OOM, at the end)."""
         self._prepared = None
         self._base = None
+        self._last_step = None  # its closure holds the model and input too
         free_memory(self.device)
 
     def reference(self, base: _Base, x: torch.Tensor, mode: str = "inference") -> torch.Tensor:
@@ -236,6 +237,23 @@ class CellRunner:
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
 
+    def steps(self, cell: Cell) -> tuple[Callable[[], Any], Callable[[], Any] | None, Callable[[], Any]]:
+        """What the regression gate re-measures the cell measured last with, in the same process:
+        ``(step, eager_step, context)``: the timed step itself, one fp32 eager forward on the same
+        input (None outside inference), and the context manager factory both must run in.
+        """
+        last = getattr(self, "_last_step", None)
+        if last is None or last[0] != cell or self._base is None:
+            raise RuntimeError(f"{cell.id} is not the cell this runner measured last")
+        _, step, context = last
+        eager_step = None
+        if cell.mode == "inference":
+            base = self._base
+            with context():
+                x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
+            eager_step = lambda: base.model(x)  # noqa: E731
+        return step, eager_step, context
+
     def _run(self, cell: Cell, plan: OptimizationPlan, benchmark, workload: Workload) -> dict[str, Any]:
         """The one measurement path: build, optimize, cold start, warm up, time, check, record."""
         with torch.no_grad():
@@ -249,6 +267,7 @@ class CellRunner:
             with workload.context():
                 xp = exe.prepare(x)
                 step = workload.make_step(exe, xp, cell, self.settings, reference.shape[-1])
+                self._last_step = (cell, step, workload.context)  # for steps()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     first_call_s = time_call(step, self.timer)

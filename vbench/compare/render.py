@@ -1,0 +1,101 @@
+"""The verdict table as terminal text, Markdown and JSON. Rendering only: no judging here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from vbench.compare.report import Report
+from vbench.compare.verdicts import UNCHANGED, Row
+
+__all__ = ["COLUMNS", "format_row", "render_text", "render_markdown", "render_json"]
+
+COLUMNS = ("cell", "metric", "baseline", "current", "change", "noise band", "p / interval", "verdict", "note")
+
+
+def _num(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _pct(value: float | None, signed: bool = True) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value * 100:+.1f}%" if signed else f"±{value * 100:.1f}%"
+
+
+def format_row(row: Row) -> tuple[str, ...]:
+    """The row's cells as strings, in :data:`COLUMNS` order."""
+    unit = f" {row.unit}" if row.unit else ""
+    stats = "-"
+    if row.p_value is not None and math.isfinite(row.p_value):
+        stats = f"p={row.p_value:.2g} [{_pct(row.low)}, {_pct(row.high)}]"
+    return (
+        row.cell,
+        row.metric,
+        _num(row.baseline) + (unit if row.baseline is not None else ""),
+        _num(row.current) + (unit if row.current is not None else ""),
+        _pct(row.change),
+        _pct(row.band, signed=False) if row.band is not None else "-",
+        stats,
+        row.verdict,
+        row.note,
+    )
+
+
+def _visible(report: Report, max_rows: int | None) -> tuple[list[Row], int]:
+    rows = report.rows
+    if max_rows is None or len(rows) <= max_rows:
+        return rows, 0
+    shown = [r for r in rows if r.verdict != UNCHANGED]
+    return shown, len(rows) - len(shown)
+
+
+def render_text(report: Report, max_rows: int | None = None) -> str:
+    """A fixed-width table; above ``max_rows`` rows, unchanged rows are left out (and counted)."""
+    rows, hidden = _visible(report, max_rows)
+    table = [COLUMNS] + [format_row(r) for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    lines = [f"baseline: {report.baseline} ({report.baseline_key})", f"current:  {report.current} ({report.current_key})"]
+    lines += report.notes
+    for i, line in enumerate(table):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if hidden:
+        lines.append(f"({hidden} unchanged rows not shown; the Markdown and JSON verdicts list every row)")
+    lines.append(f"vbench gate: {report.summary()}")
+    return "\n".join(lines)
+
+
+def render_markdown(report: Report) -> str:
+    """A GitHub-flavoured Markdown section (for ``--vb-verdict-md`` and ``$GITHUB_STEP_SUMMARY``)."""
+    status = "FAILED: performance regressed" if report.exit_status else "passed"
+    out = [
+        f"### vbench gate: {status}",
+        "",
+        f"Baseline `{report.baseline}` (`{report.baseline_key}`) vs current `{report.current}` "
+        f"(`{report.current_key}`): {report.summary()}.",
+        "",
+    ]
+    out += [f"> {note}" for note in report.notes]
+    out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in report.rows:
+        cells = list(format_row(row))
+        if row.verdict != UNCHANGED:
+            cells[7] = f"**{cells[7]}**"
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def render_json(report: Report) -> str:
+    """The report as indented JSON (rows with raw numbers, counts, tolerances, exit status)."""
+    return json.dumps(report.as_dict(), indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,324 @@
+"""The regression gate inside pytest: hardware-keyed storage, baseline checks, confirmation, verdicts.
+
+Registered by :mod:`vbench.plugin`. Hooks only delegate to a :class:`GateSession` kept in
+``config.stash``; judging lives in :mod:`vbench.compare` (importable without pytest).
+
+What it changes in pytest-benchmark, and why:
+
+- the storage folder is the run's ``hardware_key`` instead of OS + Python, so ``--benchmark-autosave``
+  then ``--benchmark-compare`` compares an H100 run only with runs of the same GPU, CUDA and torch;
+- saved runs always keep their raw per-round samples (``save_data``): the gate's statistics need them;
+- its JSON writes go through a temporary file and ``os.replace``: Ctrl-C never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
+from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
+from vbench.compare.render import render_json, render_markdown, render_text
+from vbench.compare.report import Report, compare_runs, match_cell
+from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, run_from_json
+from vbench.compare.verdicts import CHECKS, REGRESSED, SampledCheck, judge_cell
+from vbench.errors import VBenchError
+
+__all__ = ["GateSession", "gate_of"]
+
+_SAMPLED = tuple(c for c in CHECKS if isinstance(c, SampledCheck))
+MAX_TERMINAL_ROWS = 60
+
+
+@dataclass
+class GateSession:
+    """Gate state of one pytest session."""
+
+    settings: GateSettings
+    hardware_key: str
+    storage: str
+    saving: bool
+    compare_requested: bool
+    baseline: Run | None = None
+    cross_hardware: bool = False
+    report: Report | None = None
+
+    # -- per cell --------------------------------------------------------------------------------
+
+    def after_cell(self, runner, cell, bench) -> None:
+        """Relative time and, when the cell looks regressed against the baseline, confirmation."""
+        from vbench.timing import time_call
+
+        try:
+            cell_step, eager_step, context = runner.steps(cell)
+        except RuntimeError:
+            return  # measured by something other than the runner: nothing to re-measure with
+        # Re-measure with the clock the benchmark's rounds were taken with (a marker or
+        # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
+        timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
+        pairs = self.settings.relative_pairs
+        with context():
+            if self.settings.relative and eager_step is not None and cell.optimization != "eager":
+                extra["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, pairs, timer)
+                extra["rel_time"] = float(_median(extra["rel_time_samples"]))
+            if self.baseline is None:
+                return
+            samples = list(bench.stats.stats.data)
+            current = CellRecord(bench.fullname, bench.name, extra, samples)
+            base = match_cell(self.baseline, current)
+            if base is None:
+                return
+            looks = [r.metric for r in judge_cell(base, current, self.settings.policy, _SAMPLED)
+                     if r.verdict == REGRESSED]
+            rounds = self.settings.rounds_to_confirm(len(samples))
+            if not looks or rounds == 0:
+                return
+            confirm: dict[str, Any] = {"looked_regressed": looks, "rounds": rounds}
+            if any(m != "rel_time" for m in looks):
+                cell_step()  # the first re-measured call pays any cache refill; keep it out
+                confirm["samples_s"] = [time_call(cell_step, timer) for _ in range(rounds)]
+            if "rel_time" in looks and eager_step is not None:
+                confirm["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, max(rounds, pairs), timer)
+            extra["gate_confirm"] = confirm
+
+    # -- session end -----------------------------------------------------------------------------
+
+    def build_report(self, config: pytest.Config) -> Report | None:
+        """Compare this session's cells with the baseline (once); None without a baseline."""
+        if self.report is not None or self.baseline is None:
+            return self.report
+        bs = config._benchmarksession
+        data = {
+            "machine_info": {"hardware_key": self.hardware_key},
+            "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if not b.has_error],
+            "vbench": {"skipped": _skipped(config)},
+        }
+        current = run_from_json(data, "this run", require_samples=False)
+        self.report = compare_runs(self.baseline, current, self.settings.policy,
+                                   allow_foreign=self.settings.allow_foreign)
+        return self.report
+
+    def no_baseline_line(self) -> str:
+        saved = ("this run was saved as the first baseline" if self.saving
+                 else "run with --benchmark-autosave to save this run as the first baseline")
+        return (f"vbench gate: no baseline for hardware key {self.hardware_key} in {self.storage}; "
+                f"nothing compared, passing; {saved}")
+
+    def write_outputs(self, report: Report | None) -> None:
+        md = render_markdown(report) if report else f"### vbench gate\n\n{self.no_baseline_line()}\n"
+        if self.settings.verdict_md:
+            atomic_write_text(self.settings.verdict_md, md)
+        if self.settings.verdict_json:
+            atomic_write_text(self.settings.verdict_json,
+                              render_json(report) if report else '{"baseline": null, "rows": []}\n')
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and (self.settings.verdict_md or self.compare_requested):
+            append_text(summary, md)
+
+
+def _median(values):
+    import statistics
+
+    return statistics.median(values)
+
+
+def _interleaved_ratios(cell_step, eager_step, pairs: int, timer) -> list[float]:
+    """``pairs`` ratios cell/eager, each from two back-to-back calls; the order alternates so
+    neither side always runs second (warm caches) and drift hits both equally."""
+    from vbench.timing import time_call
+
+    eager_step(), cell_step()
+    out = []
+    for i in range(pairs):
+        if i % 2:
+            t_cell, t_eager = time_call(cell_step, timer), time_call(eager_step, timer)
+        else:
+            t_eager, t_cell = time_call(eager_step, timer), time_call(cell_step, timer)
+        out.append(t_cell / t_eager)
+    return out
+
+
+def _skipped(config: pytest.Config) -> list[dict]:
+    from vbench.plugin import session_of
+
+    return list(session_of(config).skipped)
+
+
+_GATE = pytest.StashKey[GateSession]()
+
+
+def gate_of(config: pytest.Config) -> GateSession | None:
+    """The gate session of ``config``; None when pytest-benchmark is disabled."""
+    return config.stash.get(_GATE, None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vbench-gate", "vbench: regression gate (with --benchmark-compare)")
+    for spec in GATE_OPTIONS:
+        default = f" (default: {spec.default})" if spec.default is not None else ""
+        # argparse %-formats help strings: the default "time:5%,..." needs its percent signs doubled.
+        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None,
+                        help=(spec.help + default).replace("%", "%%"))
+        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
+    for spec in GATE_FLAGS:
+        group.addoption(spec.flag, dest=spec.ini, action="store_true", default=None, help=spec.help)
+        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", type="bool", default=False)
+
+
+def _raw(config: pytest.Config, spec):
+    value = config.getoption(spec.ini)
+    return value if value is not None else config.getini(spec.ini)
+
+
+def _hardware_key(config: pytest.Config) -> str:
+    from vbench.machine import hardware_key
+    from vbench.plugin import session_of
+
+    return hardware_key(session_of(config).settings.device)
+
+
+def _explicit_file(compare) -> Path | None:
+    """``--benchmark-compare=PATH`` naming a file (rather than a run number or glob)."""
+    if not isinstance(compare, str):
+        return None
+    path = Path(compare)
+    return path if path.suffix == ".json" or path.is_file() else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config):
+    import pytest_benchmark.session as pb_session
+
+    # An explicitly named baseline file is checked before pytest-benchmark reads it (it would log a
+    # long warning, or fail on a file without machine_info).
+    explicit = _explicit_file(config.getoption("benchmark_compare", None))
+    if explicit is not None:
+        try:
+            load_run(explicit)
+        except VBenchError as exc:
+            raise pytest.UsageError(f"vbench gate: {exc}") from None
+    # pytest-benchmark names its storage folder by get_machine_id() (OS + Python) when it is
+    # configured (trylast, so after vbench has resolved the device); key it by hardware instead.
+    original = pb_session.get_machine_id
+    pb_session.get_machine_id = lambda: _hardware_key(config)
+    try:
+        return (yield)
+    finally:
+        pb_session.get_machine_id = original
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or bs.disabled:
+        return
+    try:
+        config.stash[_GATE] = _start(config, bs)
+    except VBenchError as exc:
+        raise pytest.UsageError(f"vbench gate: {exc}") from None
+
+
+def _start(config: pytest.Config, bs) -> GateSession:
+    from vbench.plugin import session_of
+
+    settings = resolve_gate_settings(lambda spec: _raw(config, spec), matrix=session_of(config).settings.matrix)
+    bs.save_data = True  # the gate's statistics need raw samples in every saved run
+    _make_writes_atomic(bs)
+    gate = GateSession(settings, _hardware_key(config), str(bs.storage), bool(bs.save or bs.autosave),
+                       bool(bs.compare))
+    if not bs.compare:
+        return gate
+    if hasattr(bs.storage, "query"):
+        query = ("[0-9][0-9][0-9][0-9]_",) if bs.compare is True else (bs.compare,)
+        paths = bs.storage.query(*query)
+    else:
+        paths = []
+    if paths:
+        gate.baseline = load_run(paths[-1])
+        gate.cross_hardware = check_hardware(gate.baseline, gate.hardware_key, allow_foreign=settings.allow_foreign)
+    return gate
+
+
+def _make_writes_atomic(bs) -> None:
+    """Route pytest-benchmark's two JSON writers through a temp file + ``os.replace``."""
+    from pytest_benchmark.utils import safe_dumps
+
+    def dumps(output_json) -> bytes:
+        return safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+
+    def save_json(self, output_json):
+        atomic_write_bytes(self.json, dumps(output_json))
+        self.logger.info(f"Wrote benchmark data in: {self.json}", purple=True)
+
+    bs.save_json = types.MethodType(save_json, bs)
+    storage = bs.storage
+    if hasattr(storage, "_next_num") and hasattr(storage, "get"):
+
+        def save(self, output_json, save):
+            output_file = self.get(f"{self._next_num}_{save}.json")
+            if output_file.exists():  # never overwrite a stored run
+                raise VBenchError(f"{output_file} already exists; not overwriting a stored run")
+            atomic_write_bytes(output_file, dumps(output_json))
+            self.logger.info(f"Saved benchmark data in: {output_file}")
+
+        storage.save = types.MethodType(save, storage)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    funcargs = getattr(item, "funcargs", {})
+    cell, bench = funcargs.get("vb_cell"), funcargs.get("benchmark")
+    try:
+        result = yield
+    except BaseException:
+        # A cell interrupted (Ctrl-C) or failed after its rounds has stats but no vbench metrics:
+        # keep it out of the saved JSON rather than store a half-measured cell as a baseline.
+        if cell is not None and bench is not None:
+            bench.has_error = True
+        raise
+    gate = gate_of(item.config)
+    if gate is not None and cell is not None and bench is not None and bench.stats and not bench.has_error:
+        from vbench.plugin import session_of
+
+        gate.after_cell(session_of(item.config).runner, cell, bench)
+    return result
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    gate = gate_of(config)
+    if gate is not None and gate.baseline is not None:
+        output_json["vbench_gate"] = gate.build_report(config).as_dict()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    gate = gate_of(session.config)
+    if gate is None or not gate.compare_requested:
+        return
+    report = gate.build_report(session.config)
+    gate.write_outputs(report)
+    if report is not None and report.exit_status and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    gate = gate_of(config)
+    if gate is None or not gate.compare_requested:
+        return
+    terminalreporter.section("vbench gate")
+    if gate.report is None:
+        terminalreporter.write_line(gate.no_baseline_line())
+        return
+    max_rows = None if config.get_verbosity() > 0 else MAX_TERMINAL_ROWS
+    for line in render_text(gate.report, max_rows).splitlines():
+        red = line.startswith("vbench gate:") and gate.report.exit_status
+        terminalreporter.write_line(line, red=bool(red), bold=line.startswith("vbench gate:"))
+    if gate.report.exit_status:
+        terminalreporter.write_line(
+            f"vbench gate: FAILED, {len(gate.report.regressions)} regression(s) (time ones after a confirming "
+            "re-measure); exit status 1", red=True, bold=True)
