@@ -60,11 +60,15 @@ FAST = ["--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--vb-warmup-ti
 
 
 @pytest.fixture
-def vb_project(pytester: pytest.Pytester):
+def vb_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """A pytester project with a user conftest (tiny registered models) and one inference cell function.
 
     Returns ``run(*args)`` which runs pytest in-process with fast benchmark settings.
     """
+    # The inner session is not an xdist worker even when this test runs in one: pytest-benchmark
+    # reads this variable and would disable itself.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_cells=CELL_MODULE)
 

@@ -9,6 +9,7 @@ from vbench.optimize import Executable, OptContext, Stage, list_optimizations, r
 from vbench.profiles import PROFILES, Cell
 
 import vbench.optimizations  # noqa: E402,F401  registers the built-in optimizations (like timm's models)
+import vbench.backends  # noqa: E402,F401  registers the deployment backends (optional packages load lazily)
 
 __version__ = "0.1.0"
 

@@ -140,6 +140,9 @@ STANDARD_MODELS = (
     "densenet121",
 )
 
+# The deployment backends that run on a CPU (TensorRT needs CUDA; aot_inductor takes minutes per shape).
+BACKEND_OPTS = ("onnxruntime", "int8_dynamic", "export")
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -155,6 +158,11 @@ PROFILES: dict[str, Profile] = {
                 # One compiled cell: torch.compile costs 12-55 s per model and batch size on a cold
                 # CPU cache, so the smoke profile keeps one to prove the path works.
                 MatrixEntry(("resnet18",), ("compile",), (8,), (64,)),
+                # Deployment backends, three cells (docs/backends.md; +42 s measured on the shared 2 cores): ONNX Runtime
+                # and torch.export on a CNN, int8 on a ViT (resnet18 has a single Linear layer).
+                # The backends profile runs them all on every family.
+                MatrixEntry(("resnet18",), ("onnxruntime", "export"), (8,), (64,)),
+                MatrixEntry(("vit_tiny_patch16_224",), ("int8_dynamic",), (8,), (64,)),
             ),
             "CPU default: every family at 64 px, batch 1 and 8; a few minutes on 2 cores",
         ),
@@ -170,6 +178,11 @@ PROFILES: dict[str, Profile] = {
                 MatrixEntry(STANDARD_MODELS, ("eager", "amp_bf16", "compile"), (32,), (160, 224, 288, 384)),
             ),
             "standard plus batch sizes up to 256 and an input-size sweep 160-384 px",
+        ),
+        Profile(
+            "backends",
+            (MatrixEntry(SMOKE_MODELS, ("eager", *BACKEND_OPTS, "int8_dynamic_legacy"), (1, 8), (64,)),),
+            "CPU lane for the deployment backends (ONNX Runtime, int8, torch.export) on every family at 64 px",
         ),
     )
 }

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vbench.correctness import compare_outputs, logits_of
+from vbench.correctness import CorrectnessError, check_agreement, compare_outputs, logits_of
+from vbench.fallbacks import DynamoWatch, fallback_fields
 from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
 from vbench.models import create_model, resolve_model
@@ -28,6 +29,7 @@ from vbench.profiles import Cell
 from vbench.schema import SCHEMA_VERSION
 from vbench.settings import RunSettings
 from vbench.timing import device_timer, synchronize, time_call, warm_up
+from vbench.trace import trace_step
 
 __all__ = ["CellSkipped", "CellRunner", "make_input", "is_out_of_memory"]
 
@@ -68,7 +70,7 @@ class _Base:
 
 @dataclass
 class _Prepared:
-    key: tuple[str, int, str, str]
+    key: tuple[str, int, str, str, int | None]
     plan: OptimizationPlan
     exe: Executable
     convert_s: float
@@ -122,7 +124,8 @@ class CellRunner:
         return self._base
 
     def _prepare(self, cell: Cell, base: _Base, plan: OptimizationPlan, example: torch.Tensor) -> _Prepared:
-        key = (cell.model, cell.img_size, cell.optimization, cell.mode)
+        # Static-shape backends (exported graphs, ONNX sessions, TensorRT engines) build per batch size.
+        key = (cell.model, cell.img_size, cell.optimization, cell.mode, cell.batch_size if plan.static_shapes else None)
         if self._prepared is not None and self._prepared.key == key:
             return self._prepared
         self._prepared = None
@@ -160,7 +163,9 @@ class CellRunner:
         """Measure ``cell`` with pytest-benchmark's ``benchmark`` fixture and return its extra_info.
 
         Raises :class:`CellSkipped` when the cell cannot run here (device, missing package,
-        failed compilation, out of memory); the caller turns it into a pytest skip.
+        failed compilation, out of memory); the caller turns it into a pytest skip. Raises
+        :class:`~vbench.correctness.CorrectnessError` when the outputs are outside the tolerance of
+        the cell's precision class; the cell is then kept out of the saved JSON.
         """
         if cell.mode != "inference":
             raise CellSkipped(f"mode {cell.mode!r} has no runner in this version of vbench")
@@ -169,7 +174,7 @@ class CellRunner:
         if reason:
             raise CellSkipped(reason)
         try:
-            return self._run_inference(cell, plan, benchmark)
+            result, failure = self._run_inference(cell, plan, benchmark)
         except CellSkipped:
             benchmark.has_error = True
             raise
@@ -179,13 +184,19 @@ class CellRunner:
             benchmark.has_error = True  # keep a half-measured cell out of the JSON
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
+        if failure:
+            benchmark.has_error = True  # a wrong answer is not a measurement to keep
+            raise CorrectnessError(f"{cell.id}: {failure}", result)
+        return result
 
-    def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> dict[str, Any]:
+    def _run_inference(self, cell: Cell, plan: OptimizationPlan, benchmark) -> tuple[dict[str, Any], str | None]:
+        """The cell's extra_info, and the correctness guard's failure message (None when correct)."""
         with torch.inference_mode():
             base = self._base_for(cell)
             x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
             reference = self._reference(base, x)
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
+        watch = DynamoWatch.start()
         try:
             with torch.no_grad():  # tracers and exporters need autograd-free, not inference, tensors
                 prepared = self._prepare(cell, base, plan, x)
@@ -206,13 +217,38 @@ class CellRunner:
             warmup = warm_up(step, self.settings.warmup, self.timer)
             with PeakMemory(self.device) as memory:
                 benchmark(step)
-            agreement = compare_outputs(exe(xp), reference)
+            dynamo = watch.delta()
+            precision = self._precision(plan)
+            tolerances = self.settings.tolerances
+            tolerance = tolerances[precision] if tolerances else None
+            agreement = compare_outputs(exe(xp), reference, tolerance)
+            traced = self._trace(cell, step)
 
         times = benchmark.stats.stats.data if benchmark.stats else []
-        return self._result(
+        result = self._result(
             cell, base, prepared, times, memory.sample, agreement.as_dict(),
             first_call_s=first_call_s, warmup=warmup, call_warnings=_warning_lines(caught),
         )
+        result.update(fallback_fields(exe.notes, dynamo))
+        failure = check_agreement(agreement, precision, tolerances)
+        result.update(
+            tolerance_max_rel_err=tolerance.max_rel_err if tolerance else None,
+            correctness="ok" if tolerance and not failure else (failure or "not checked (--vb-tolerance off)"),
+            trace_file=str(traced.path) if traced and traced.path else None,
+            trace_top_ops=traced.top_ops if traced and traced.top_ops else None,
+        )
+        return result, failure
+
+    def _precision(self, plan: OptimizationPlan) -> str:
+        precision = plan.precision
+        if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32 and self.device.type == "cuda":
+            return "tf32"
+        return precision
+
+    def _trace(self, cell: Cell, step: Callable[[], Any]):
+        if self.settings.trace_dir is None and not self.settings.trace_top:
+            return None
+        return trace_step(step, cell.id, self.device, out_dir=self.settings.trace_dir, top=self.settings.trace_top)
 
     def _result(self, cell, base, prepared, times, memory, agreement, *, first_call_s, warmup,
                 call_warnings) -> dict[str, Any]:
@@ -221,9 +257,7 @@ class CellRunner:
         p50, p90, p99 = (np.percentile(samples, [50, 90, 99]) * 1e3 if samples.size else (None,) * 3)
         samples_per_s = cell.batch_size / float(np.median(samples)) if samples.size else None
         tflops = 2 * base.flops.gmacs * samples_per_s / 1e3 if samples_per_s else None
-        precision = prepared.plan.precision
-        if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32 and self.device.type == "cuda":
-            precision = "tf32"
+        precision = self._precision(prepared.plan)
         cold_start_s = base.build_s + prepared.convert_s + first_call_s
         return {
             "schema_version": SCHEMA_VERSION,
@@ -262,7 +296,7 @@ class CellRunner:
             **agreement,
             "seed": self.settings.seed,
             "weights": str(self.settings.weights_for(cell.model) or "") or None,
-            "notes": {k: v for k, v in prepared.exe.notes.items() if k != "optimizations"},
+            "notes": {k: v for k, v in prepared.exe.notes.items() if k not in ("optimizations", "fallbacks")},
             "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
         }
 

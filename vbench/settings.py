@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from vbench.correctness import DEFAULT_TOLERANCES, Tolerance, parse_tolerances
 from vbench.errors import VBenchError
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
@@ -62,6 +63,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("cudnn_benchmark", "cudnn autotuning of convolution algorithms: on or off", "on", "on|off"),
     OptionSpec("seed", "seed for model weights and inputs", "0", "N"),
     OptionSpec("warmup_time", "seconds of warm-up calls after the first call, before timing", "0.2", "SECONDS"),
+    # Backends (docs/backends.md): the correctness guard and profiler traces.
+    OptionSpec("tolerance", "correctness guard vs fp32 eager per precision class: CLASS=MAX_REL_ERR or "
+               "CLASS.FIELD=VALUE (FIELD: max_rel_err, mean_rel_err, min_top1; CLASS: fp32, tf32, bf16, fp16, "
+               "int8 or *), comma-separated, e.g. bf16=0.08,int8.min_top1=0.9; 'off' records without failing",
+               None, "SPEC"),
+    OptionSpec("trace", "write a torch.profiler Chrome trace per cell into this folder (DIR/<cell id>.pt.trace.json)",
+               None, "DIR"),
+    OptionSpec("trace_top", "print the top N operators by self time of each cell in the terminal summary "
+               "(profiles the cell; with --vb-trace also writes the trace)", "0", "N"),
 )
 
 
@@ -134,6 +144,9 @@ class RunSettings:
     cudnn_benchmark: bool = True
     seed: int = 0
     warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
+    tolerances: dict[str, Tolerance] | None = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    trace_dir: Path | None = None
+    trace_top: int = 0
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -185,6 +198,9 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     if warmup_time < 0:
         raise VBenchError("--vb-warmup-time must be >= 0")
     matrix = Path(raw["matrix"]) if raw["matrix"] else None
+    trace_top = int(raw["trace_top"]) if raw["trace_top"].strip().isdigit() else None
+    if trace_top is None:
+        raise VBenchError(f"--vb-trace-top must be a non-negative integer, got {raw['trace_top']!r}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -197,4 +213,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         cudnn_benchmark=_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
         seed=seed,
         warmup=WarmupPolicy(min_time_s=warmup_time),
+        tolerances=parse_tolerances(raw["tolerance"]),
+        trace_dir=Path(raw["trace"]) if raw["trace"] else None,
+        trace_top=trace_top,
     )
