@@ -111,7 +111,8 @@ def _import_lazy_modules() -> None:
     example = torch.ones(1, 2)
     with torch.no_grad():
         torch.export.export(module, (example,), strict=False).module()(example)
-        torch.onnx.export(module, (example,), dynamo=True, verbose=False)
+        if importlib.util.find_spec("onnxscript") is not None:  # the [onnx] extra
+            torch.onnx.export(module, (example,), dynamo=True, verbose=False)
         torch.compile(module, backend="eager")(example)
     for name in ("onnxruntime", "torchao.quantization", "torch._inductor.compile_fx", "torch.profiler"):
         if importlib.util.find_spec(name.split(".")[0]) is not None:
@@ -130,6 +131,12 @@ def bk_project(vb_project, pytester: pytest.Pytester, monkeypatch: pytest.Monkey
     conftest = pytester.path / "conftest.py"
     conftest.write_text(conftest.read_text() + BACKEND_CONFTEST)
     return vb_project
+
+
+needs_onnx = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "onnx", "onnxscript")),
+    reason="pip install -e '.[onnx]'",
+)
 
 
 def load_cells(pytester: pytest.Pytester, name: str = "out.json") -> dict[str, dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from backends_support import bk_project, load_cells  # noqa: F401 - fixture
+from backends_support import bk_project, load_cells, needs_onnx  # noqa: F401 - fixture
 
 from vbench.backends.onnxruntime import choose_providers, first_error_line
 from vbench.fallbacks import FALLBACK_FIELDS
@@ -27,6 +27,7 @@ def test_first_error_line_drops_terminal_colours():
     assert first_error_line(exc) == "RuntimeError: Failed to export. This is step 1/3 of exporting."
 
 
+@needs_onnx
 def test_onnxruntime_cell_records_exporter_session_and_fallback_fields(bk_project, pytester):
     result = bk_project(
         "--vb-models", "tiny_net,branchy_net,eig_net", "--vb-img-sizes", "8", "--vb-batch-sizes", "2",

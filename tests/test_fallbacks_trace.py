@@ -84,3 +84,18 @@ def test_trace_dir_writes_a_chrome_trace_per_cell_and_top_ops_on_request(bk_proj
 
 def test_trace_file_names_are_safe():
     assert trace_file_name("a/b c-bs8") == "a_b_c-bs8.pt.trace.json"
+
+
+def test_trace_options_resolve_and_bad_values_are_one_line_errors():
+    from pathlib import Path
+
+    import pytest
+
+    from vbench.errors import VBenchError
+    from vbench.settings import resolve_settings
+
+    settings = resolve_settings({"trace": "traces", "trace_top": "3"})
+    assert settings.trace_dir == Path("traces") and settings.trace_top == 3
+    assert resolve_settings({}).trace_dir is None and resolve_settings({}).trace_top == 0
+    with pytest.raises(VBenchError, match="--vb-trace-top must be a non-negative integer"):
+        resolve_settings({"trace_top": "-1"})
