@@ -29,7 +29,7 @@ def test_list_profiles():
     result = _vbench("list", "profiles")
     assert result.returncode == 0
     assert [line.split()[0] for line in result.stdout.splitlines() if not line.startswith(" ")] == \
-        ["smoke", "standard", "full"]
+        ["smoke", "standard", "full", "backends"]
 
 
 def test_usage_errors_exit_2_in_one_line():

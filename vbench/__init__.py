@@ -13,6 +13,7 @@ import vbench.lora  # noqa: E402,F401
 import vbench.optimizations  # noqa: E402,F401
 import vbench.training  # noqa: E402,F401
 import vbench.pipeline  # noqa: E402,F401
+import vbench.backends  # noqa: E402,F401  deployment backends (optional packages load lazily)
 
 __version__ = "0.1.0"
 

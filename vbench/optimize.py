@@ -121,6 +121,12 @@ class Optimization:
     precision: str = "fp32"
     slow_on_cpu: bool = False  # default CPU profiles leave it out; asked for explicitly, it runs
     description: str = ""
+    # Builds one artifact per input shape (exported graph, ONNX session, TensorRT engine): the
+    # runner applies it again for each batch size, so that build is that cell's convert_s.
+    static_shapes: bool = False
+    # ``check(device) -> reason | None``: a cheap availability test beyond importability (a
+    # package that imports but whose native libraries are missing, no C++ compiler, ...).
+    check: Callable[[torch.device], str | None] | None = None
 
 
 OPTIMIZATIONS: Registry[Optimization] = Registry("optimization")
@@ -161,6 +167,8 @@ def register_optimization(
     requires: tuple[tuple[str, str], ...] = (),
     precision: str = "fp32",
     slow_on_cpu: bool = False,
+    static_shapes: bool = False,
+    check: Callable[[torch.device], str | None] | None = None,
     overwrite: bool = False,
 ):
     """Decorator registering ``apply(exe, ctx) -> Executable`` as an optimization.
@@ -177,7 +185,7 @@ def register_optimization(
             opt_name,
             Optimization(
                 opt_name, fn, stage, frozenset(devices), frozenset(modes), tuple(requires), precision,
-                slow_on_cpu, doc[0] if doc else "",
+                slow_on_cpu, doc[0] if doc else "", static_shapes, check,
             ),
             overwrite=overwrite,
         )
@@ -210,6 +218,10 @@ class OptimizationPlan:
         return any(p.slow_on_cpu for p in self.parts)
 
     @property
+    def static_shapes(self) -> bool:
+        return any(p.static_shapes for p in self.parts)
+
+    @property
     def is_baseline(self) -> bool:
         return all(p.name == "eager" for p in self.parts)
 
@@ -226,6 +238,8 @@ class OptimizationPlan:
             for module, requirement in part.requires:
                 if importlib.util.find_spec(module) is None:
                     return f"{part.name} needs {module}: pip install {requirement}"
+            if part.check is not None and (reason := part.check(device)):
+                return f"{part.name}: {reason}"
         return None
 
     def apply(self, model: nn.Module, ctx: OptContext) -> Executable:

@@ -178,6 +178,24 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     }
 
 
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    from vbench.fallbacks import summary_sections
+
+    # Records travel in the reports' user_properties, so they reach the controller under xdist too.
+    records = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "vbench_summary"
+    ]
+    for title, lines in summary_sections(records):
+        terminalreporter.write_sep("-", title)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     vb = session.config.stash.get(_SESSION, None)
     if vb is not None and vb._runner is not None:
@@ -194,20 +212,33 @@ def vb_settings(pytestconfig: pytest.Config) -> RunSettings:
 def vb_measure(request: pytest.FixtureRequest, benchmark):
     """``vb_measure(cell)`` measures one cell through ``benchmark`` and stores its metrics in
     ``benchmark.extra_info``; a cell that cannot run here is skipped with the reason."""
+    from vbench.correctness import CorrectnessError
+    from vbench.fallbacks import cell_record
     from vbench.runner import CellSkipped
 
     vb = session_of(request.config)
 
+    def summarize(cell: Cell, result: dict[str, Any], failure: str | None = None) -> None:
+        if (record := cell_record(cell.id, result, failure)) is not None:
+            request.node.user_properties.append(("vbench_summary", record))
+
     def measure(cell: Cell) -> dict[str, Any]:
+        wrong: CorrectnessError | None = None
         try:
             result = vb.runner.run(cell, benchmark)
         except CellSkipped as exc:
             vb.record_skip(cell, str(exc))
             pytest.skip(f"{cell.id}: {exc}")
+        except CorrectnessError as exc:
+            wrong = exc
         except VBenchError as exc:  # bad input met while building this cell: one line, no traceback
             benchmark.has_error = True
             pytest.fail(f"{cell.id}: {exc}", pytrace=False)
+        if wrong is not None:  # outside the except block: the failure is the message, not a traceback
+            summarize(cell, wrong.result, wrong.result.get("correctness"))
+            pytest.fail(f"correctness guard: {wrong}", pytrace=False)
         benchmark.extra_info.update(result)
+        summarize(cell, result)
         return result
 
     return measure

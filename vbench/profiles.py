@@ -144,6 +144,9 @@ STANDARD_MODELS = (
     "densenet121",
 )
 
+# The deployment backends that run on a CPU (TensorRT needs CUDA; aot_inductor takes minutes per shape).
+BACKEND_OPTS = ("onnxruntime", "int8_dynamic", "export")
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -185,6 +188,11 @@ PROFILES: dict[str, Profile] = {
                 MatrixEntry(STANDARD_MODELS, ("eager", "amp_bf16", "compile"), (32,), (160, 224, 288, 384)),
             ),
             "standard plus batch sizes up to 256 and an input-size sweep 160-384 px",
+        ),
+        Profile(
+            "backends",
+            (MatrixEntry(SMOKE_MODELS, ("eager", *BACKEND_OPTS, "int8_dynamic_legacy"), (1, 8), (64,)),),
+            "CPU lane for the deployment backends (ONNX Runtime, int8, torch.export) on every family at 64 px",
         ),
     )
 }

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vbench.correctness import compare_outputs, logits_of
+from vbench.correctness import CorrectnessError, check_agreement, compare_outputs, logits_of
+from vbench.fallbacks import DynamoWatch, fallback_fields
 from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
 from vbench.models import create_model, resolve_model
@@ -28,6 +29,7 @@ from vbench.profiles import Cell
 from vbench.schema import SCHEMA_VERSION
 from vbench.settings import RunSettings
 from vbench.timing import device_timer, synchronize, time_call, warm_up
+from vbench.trace import trace_step
 
 __all__ = ["CellSkipped", "CellRunner", "Workload", "WORKLOADS", "make_input", "is_out_of_memory"]
 
@@ -68,7 +70,7 @@ class _Base:
 
 @dataclass
 class _Prepared:
-    key: tuple[str, int, str, str]
+    key: tuple[str, int, str, str, int | None]
     plan: OptimizationPlan
     exe: Executable
     convert_s: float
@@ -170,7 +172,8 @@ class CellRunner:
         Training cells get the copy in train mode with autograd on; inference cells with it off
         (tracers and exporters need autograd-free, not inference-mode, tensors).
         """
-        key = (cell.model, cell.img_size, cell.optimization, cell.mode)
+        # Static-shape backends (exported graphs, ONNX sessions, TensorRT engines) build per batch size.
+        key = (cell.model, cell.img_size, cell.optimization, cell.mode, cell.batch_size if plan.static_shapes else None)
         if self._prepared is not None and self._prepared.key == key:
             return self._prepared
         self._prepared = None
@@ -216,7 +219,9 @@ class CellRunner:
         """Measure ``cell`` with pytest-benchmark's ``benchmark`` fixture and return its extra_info.
 
         Raises :class:`CellSkipped` when the cell cannot run here (device, missing package,
-        failed compilation, out of memory); the caller turns it into a pytest skip.
+        failed compilation, out of memory); the caller turns it into a pytest skip. Raises
+        :class:`~vbench.correctness.CorrectnessError` when the outputs are outside the tolerance of
+        the cell's precision class; the cell is then kept out of the saved JSON.
         """
         workload = WORKLOADS.get(cell.mode)
         if workload is None:
@@ -226,7 +231,7 @@ class CellRunner:
         if reason:
             raise CellSkipped(reason)
         try:
-            return self._run(cell, plan, benchmark, workload())
+            result, failure = self._run(cell, plan, benchmark, workload())
         except CellSkipped:
             benchmark.has_error = True
             raise
@@ -236,6 +241,10 @@ class CellRunner:
             benchmark.has_error = True  # keep a half-measured cell out of the JSON
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
+        if failure:
+            benchmark.has_error = True  # a wrong answer is not a measurement to keep
+            raise CorrectnessError(f"{cell.id}: {failure}", result)
+        return result
 
     def steps(self, cell: Cell) -> tuple[Callable[[], Any], Callable[[], Any] | None, Callable[[], Any]]:
         """What the regression gate re-measures the cell measured last with, in the same process:
@@ -254,13 +263,17 @@ class CellRunner:
             eager_step = lambda: base.model(x)  # noqa: E731
         return step, eager_step, context
 
-    def _run(self, cell: Cell, plan: OptimizationPlan, benchmark, workload: Workload) -> dict[str, Any]:
-        """The one measurement path: build, optimize, cold start, warm up, time, check, record."""
+    def _run(self, cell: Cell, plan: OptimizationPlan, benchmark, workload: Workload) -> tuple[dict[str, Any], str | None]:
+        """The one measurement path: build, optimize, cold start, warm up, time, check, record.
+
+        Returns the cell's extra_info and the correctness guard's failure message (None when correct).
+        """
         with torch.no_grad():
             base = self.base_for(cell)
             x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
             reference = self.reference(base, x, "inference" if cell.mode == "inference" else "train")
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
+        watch = DynamoWatch.start()
         try:
             prepared = self.prepare(cell, base, plan, x)
             exe = prepared.exe
@@ -282,7 +295,12 @@ class CellRunner:
             extra = workload.before_timing(self, exe, prepared.plan)
             with PeakMemory(self.device) as memory:
                 benchmark(step)
-            agreement = compare_outputs(workload.checked_output(exe, xp), reference)
+            dynamo = watch.delta()
+            precision = self._precision(plan)
+            tolerances = self.settings.tolerances
+            tolerance = tolerances[precision] if tolerances else None
+            agreement = compare_outputs(workload.checked_output(exe, xp), reference, tolerance)
+            traced = self._trace(cell, step)
 
         times = benchmark.stats.stats.data if benchmark.stats else []
         result = self._result(
@@ -291,7 +309,26 @@ class CellRunner:
         )
         result.update(extra)
         workload.adjust(result)
-        return result
+        result.update(fallback_fields(exe.notes, dynamo))
+        failure = check_agreement(agreement, precision, tolerances)
+        result.update(
+            tolerance_max_rel_err=tolerance.max_rel_err if tolerance else None,
+            correctness="ok" if tolerance and not failure else (failure or "not checked (--vb-tolerance off)"),
+            trace_file=str(traced.path) if traced and traced.path else None,
+            trace_top_ops=traced.top_ops if traced and traced.top_ops else None,
+        )
+        return result, failure
+
+    def _precision(self, plan: OptimizationPlan) -> str:
+        precision = plan.precision
+        if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32 and self.device.type == "cuda":
+            return "tf32"
+        return precision
+
+    def _trace(self, cell: Cell, step: Callable[[], Any]):
+        if self.settings.trace_dir is None and not self.settings.trace_top:
+            return None
+        return trace_step(step, cell.id, self.device, out_dir=self.settings.trace_dir, top=self.settings.trace_top)
 
     def _result(self, cell, base, prepared, times, memory, agreement, *, first_call_s, warmup,
                 call_warnings) -> dict[str, Any]:
@@ -305,9 +342,7 @@ class CellRunner:
         p50, p90, p99 = (np.percentile(samples, [50, 90, 99]) * 1e3 if samples.size else (None,) * 3)
         samples_per_s = cell.batch_size / float(np.median(samples)) if samples.size else None
         tflops = 2 * base.flops.gmacs * samples_per_s / 1e3 if samples_per_s else None
-        precision = prepared.plan.precision
-        if precision == "fp32" and torch.backends.cuda.matmul.allow_tf32 and self.device.type == "cuda":
-            precision = "tf32"
+        precision = self._precision(prepared.plan)
         cold_start_s = base.build_s + prepared.convert_s + first_call_s
         return {
             "schema_version": SCHEMA_VERSION,
@@ -347,7 +382,7 @@ class CellRunner:
             "seed": self.settings.seed,
             "weights": str(self.settings.weights_for(cell.model) or "") or None,
             "lora_rank": prepared.exe.notes.get("lora_rank"),
-            "notes": {k: v for k, v in prepared.exe.notes.items() if k not in ("optimizations", "accuracy")},
+            "notes": {k: v for k, v in prepared.exe.notes.items() if k not in ("optimizations", "accuracy", "fallbacks")},
             "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
         }
 

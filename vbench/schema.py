@@ -44,6 +44,19 @@ UNITS: dict[str, str] = {
     "top1_agreement": "fraction",
     "max_rel_err": "",
     "mean_rel_err": "",
+    # Correctness guard, fallbacks and traces (docs/backends.md).
+    "top1_agreement_clear": "fraction",
+    "top1_clear_samples": "samples",
+    "tolerance_max_rel_err": "",
+    "correctness": "",
+    "graph_breaks": "",
+    "recompiles": "",
+    "export_fallback": "",
+    "provider_fallback": "",
+    "pytorch_subgraphs": "",
+    "api_fallback": "",
+    "fallback": "",
+    "trace_file": "",
 }
 
 FIELDS: tuple[str, ...] = tuple(UNITS)

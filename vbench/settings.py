@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from vbench.errors import UnknownNameError, VBenchError
+from vbench.correctness import DEFAULT_TOLERANCES, Tolerance, parse_tolerances
 from vbench.data import DataSpec
+from vbench.errors import UnknownNameError, VBenchError
 from vbench.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
@@ -75,6 +76,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("data_workers", "DataLoader worker processes", "2", "N"),
     OptionSpec("pin_memory", "pinned host memory for the DataLoader: auto (on with CUDA), on or off", "auto",
                "auto|on|off"),
+    # Backends (docs/backends.md): the correctness guard and profiler traces.
+    OptionSpec("tolerance", "correctness guard vs fp32 eager per precision class: CLASS=MAX_REL_ERR or "
+               "CLASS.FIELD=VALUE (FIELD: max_rel_err, mean_rel_err, min_top1; CLASS: fp32, tf32, bf16, fp16, "
+               "int8 or *), comma-separated, e.g. bf16=0.08,int8.min_top1=0.9; 'off' records without failing",
+               None, "SPEC"),
+    OptionSpec("trace", "write a torch.profiler Chrome trace per cell into this folder (DIR/<cell id>.pt.trace.json)",
+               None, "DIR"),
+    OptionSpec("trace_top", "print the top N operators by self time of each cell in the terminal summary "
+               "(profiles the cell; with --vb-trace also writes the trace)", "0", "N"),
 )
 
 
@@ -151,6 +161,9 @@ class RunSettings:
     lr: float = 1e-4
     lora: LoraSpec = field(default_factory=LoraSpec)
     data: DataSpec = field(default_factory=DataSpec)
+    tolerances: dict[str, Tolerance] | None = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    trace_dir: Path | None = None
+    trace_top: int = 0
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -235,6 +248,9 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
             re.compile(lora.targets)
         except re.error as exc:
             raise VBenchError(f"--vb-lora-targets {lora.targets!r} is not a valid regex: {exc}") from None
+    trace_top = int(raw["trace_top"]) if raw["trace_top"].strip().isdigit() else None
+    if trace_top is None:
+        raise VBenchError(f"--vb-trace-top must be a non-negative integer, got {raw['trace_top']!r}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -251,4 +267,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         lr=lr,
         lora=lora,
         data=data,
+        tolerances=parse_tolerances(raw["tolerance"]),
+        trace_dir=Path(raw["trace"]) if raw["trace"] else None,
+        trace_top=trace_top,
     )
