@@ -16,7 +16,7 @@ are timed in alternating rounds, A B A B ..., and B is judged against A with the
 (:func:`vbench.compare.judge_cell`), with the gate's confirmation (more rounds, judged again).
 ``--clock cpu`` times with this process's CPU time instead of the wall clock.
 
-Run (the numbers in docs/gate.md came from these; each finishes within 15 minutes on 2 cores)::
+Run (the numbers in README, "Regression gate" came from these; each finishes within 15 minutes on 2 cores)::
 
     python bench/gate_study.py --mode sessions --slowdowns 10,20 --out study-sessions-wall.json
     python bench/gate_study.py --mode sessions --clock cpu --slowdowns 10,20 --out study-sessions-cpu.json

@@ -1,4 +1,4 @@
-"""TensorRT: everything that needs no TensorRT (no machine here has it; see docs/backends.md)."""
+"""TensorRT: everything that needs no TensorRT (no machine here has it; see README, "Deployment backends")."""
 
 from __future__ import annotations
 

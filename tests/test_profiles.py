@@ -100,3 +100,13 @@ def test_example_matrix_in_fixtures_is_valid():
 
     profile = load_matrix(Path(__file__).parent.parent / "fixtures" / "matrix_example.yaml")
     assert profile.entries
+
+
+def test_modes_override_selects_entries_instead_of_converting_them():
+    profile = Profile("p", (
+        MatrixEntry(("a",), ("bf16",), (1,), (None,), ("inference",)),
+        MatrixEntry(("a",), ("eager",), (8,), (None,), ("train",)),
+    ))
+    assert [(c.mode, c.id) for c in _expand(profile, AxisOverrides(modes=("train",)))] == [("train", "a-eager-bs8-224px")]
+    assert len(_expand(profile, AxisOverrides(modes=("inference", "train")))) == 2
+    assert _expand(profile, AxisOverrides(modes=("data",))) == []

@@ -114,7 +114,7 @@ def _gate_output(report, args) -> int:
 
 
 def _gate_arguments(p) -> None:
-    p.add_argument("--fail-on", help="tolerances, e.g. 'time:5%%,memory:3%%' (defaults: see docs/gate.md)")
+    p.add_argument("--fail-on", help="tolerances, e.g. 'time:5%%,memory:3%%' (defaults: see the README's Regression gate section)")
     p.add_argument("--matrix", help="matrix YAML whose gate: block gives per-cell overrides")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level for time changes (default 0.01)")
     p.add_argument("--md", help="also write the verdicts as Markdown to this file")

@@ -247,7 +247,12 @@ def load_matrix(path: str | Path) -> Profile:
 
 @dataclass(frozen=True)
 class AxisOverrides:
-    """Command-line replacements for a profile's axes; None keeps the profile's value."""
+    """Command-line changes to a profile's axes; None keeps the profile's value.
+
+    Models, optimizations, batch and image sizes replace the entry's; ``modes`` selects among the
+    entry's modes (an inference entry does not turn into a training entry), and an entry left with
+    no mode is dropped.
+    """
 
     models: tuple[str, ...] | None = None
     optimizations: tuple[str, ...] | None = None
@@ -255,8 +260,14 @@ class AxisOverrides:
     img_sizes: tuple[int, ...] | None = None
     modes: tuple[str, ...] | None = None
 
-    def apply(self, entry: MatrixEntry) -> MatrixEntry:
-        changes = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    def apply(self, entry: MatrixEntry) -> MatrixEntry | None:
+        changes = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name != "modes" and getattr(self, f.name) is not None}
+        if self.modes is not None:
+            modes = tuple(m for m in entry.modes if m in self.modes)
+            if not modes:
+                return None
+            changes["modes"] = modes
         return replace(entry, **changes)
 
 
@@ -290,7 +301,7 @@ def expand_cells(
     """
     seen: set[Cell] = set()
     cells: list[Cell] = []
-    for entry in (overrides.apply(e) for e in profile.entries):
+    for entry in filter(None, (overrides.apply(e) for e in profile.entries)):
         opts = [o for name in entry.optimizations for o in (all_optimizations if name == ALL else [name])]
         for mode in entry.modes:
             for model in expand_models(list(entry.models)):

@@ -44,7 +44,7 @@ UNITS: dict[str, str] = {
     "top1_agreement": "fraction",
     "max_rel_err": "",
     "mean_rel_err": "",
-    # Correctness guard, fallbacks and traces (docs/backends.md).
+    # Correctness guard, fallbacks and traces (README, "Deployment backends").
     "top1_agreement_clear": "fraction",
     "top1_clear_samples": "samples",
     "tolerance_max_rel_err": "",

@@ -76,7 +76,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("data_workers", "DataLoader worker processes", "2", "N"),
     OptionSpec("pin_memory", "pinned host memory for the DataLoader: auto (on with CUDA), on or off", "auto",
                "auto|on|off"),
-    # Backends (docs/backends.md): the correctness guard and profiler traces.
+    # Backends (README, "Deployment backends"): the correctness guard and profiler traces.
     OptionSpec("tolerance", "correctness guard vs fp32 eager per precision class: CLASS=MAX_REL_ERR or "
                "CLASS.FIELD=VALUE (FIELD: max_rel_err, mean_rel_err, min_top1; CLASS: fp32, tf32, bf16, fp16, "
                "int8 or *), comma-separated, e.g. bf16=0.08,int8.min_top1=0.9; 'off' records without failing",
