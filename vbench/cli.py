@@ -8,6 +8,7 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 from collections.abc import Sequence
@@ -29,7 +30,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for name in OPTIMIZATIONS.names(args.pattern):
             opt = OPTIMIZATIONS.get(name)
             devices = ",".join(sorted(opt.devices))
-            print(f"{name:<16} {opt.precision:<5} {devices:<9} {opt.description}")
+            print(f"{name:<20} {opt.precision:<5} {devices:<9} {opt.description}")
+        if fnmatch.fnmatchcase("lora_r8", args.pattern):
+            # Made by name on first use (any rank), so not in the registry's list.
+            print(f"{'lora_r<N>':<20} {'fp32':<5} {'cpu,cuda':<9} LoRA rank N via peft, unmerged adapters (e.g. lora_r8)")
+            print(f"{'lora_r<N>_merged':<20} {'fp32':<5} {'cpu,cuda':<9} LoRA rank N merged into the weights "
+                  "(merge_and_unload; inference only)")
     else:
         for profile in PROFILES.values():
             print(f"{profile.name:<10} {profile.description}")
