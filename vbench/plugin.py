@@ -23,6 +23,9 @@ from vbench.settings import OPTIONS, RunSettings, resolve_settings
 
 __all__ = ["VBenchSession", "session_of"]
 
+# pytest-xdist scale-out (one worker per GPU, merged JSON) lives in its own plugin module.
+pytest_plugins = ["vbench.xdist_plugin"]
+
 
 @dataclass
 class VBenchSession:
@@ -77,7 +80,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vbench", "vbench: vision model benchmark matrix")
     for spec in OPTIONS:
         default = f" (default: {spec.default})" if spec.default is not None else ""
-        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
+        if spec.switch:
+            group.addoption(spec.flag, dest=spec.ini, action="store_const", const="on", default=None,
+                            help=spec.help + default)
+        else:
+            group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
         parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
 
 

@@ -33,6 +33,7 @@ class OptionSpec:
     help: str
     default: str | None = None
     metavar: str = "VALUE"
+    switch: bool = False  # a bare ``--vb-<flag>`` means "on" (ini: on/off)
 
     @property
     def flag(self) -> str:
@@ -75,6 +76,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("data_workers", "DataLoader worker processes", "2", "N"),
     OptionSpec("pin_memory", "pinned host memory for the DataLoader: auto (on with CUDA), on or off", "auto",
                "auto|on|off"),
+    OptionSpec("gpu_per_worker", "with pytest-xdist (-n auto): one worker per visible GPU, each pinned to its GPU "
+               "(see docs/scale.md)", "off", switch=True),
+    OptionSpec("telemetry", "sample GPU (NVML) or CPU telemetry in a background thread during each timed cell: "
+               "on or off", "on", "on|off"),
+    OptionSpec("telemetry_interval", "seconds between telemetry samples", "0.05", "SECONDS"),
 )
 
 
@@ -151,6 +157,9 @@ class RunSettings:
     lr: float = 1e-4
     lora: LoraSpec = field(default_factory=LoraSpec)
     data: DataSpec = field(default_factory=DataSpec)
+    gpu_per_worker: bool = False
+    telemetry: bool = True
+    telemetry_interval_s: float = 0.05
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -224,6 +233,12 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         raise VBenchError(f"--vb-data-workers must be an integer, got {raw['data_workers']!r}") from None
     pin = None if raw["pin_memory"].strip().lower() == "auto" else _on_off("pin_memory", raw["pin_memory"])
     data = DataSpec(root=data_root, workers=workers, pin_memory=pin)
+    try:
+        telemetry_interval_s = float(raw["telemetry_interval"])
+    except ValueError:
+        telemetry_interval_s = -1.0
+    if not telemetry_interval_s > 0:
+        raise VBenchError(f"--vb-telemetry-interval must be a positive number of seconds, got {raw['telemetry_interval']!r}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -240,4 +255,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         lr=lr,
         lora=lora,
         data=data,
+        gpu_per_worker=_on_off("gpu_per_worker", raw["gpu_per_worker"]),
+        telemetry=_on_off("telemetry", raw["telemetry"]),
+        telemetry_interval_s=telemetry_interval_s,
     )
