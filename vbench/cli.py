@@ -98,6 +98,23 @@ def _add_viz(sub) -> None:
     p.set_defaults(func=_cmd_viz)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from vbench.doctor import format_checks, run_doctor
+
+    checks = run_doctor()
+    print(json.dumps([c.as_dict() for c in checks], indent=2) if args.json else format_checks(checks))
+    return 0  # warnings only: a machine is never refused here
+
+
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="machine readiness: GPU, driver/CUDA, other processes, clocks, governor, "
+                       "memory, threads (reads only, changes nothing)")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=_cmd_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="vbench", description="vision model benchmark suite (see README)")
@@ -105,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(sub)
     _add_report(sub)
     _add_viz(sub)
+    _add_doctor(sub)
     return parser
 
 
