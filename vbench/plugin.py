@@ -102,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "lora: cells whose optimization adds LoRA adapters (peft)",
         "gpu: cells whose optimization runs only on CUDA",
         "compile: cells whose optimization compiles or exports the model",
+        "ddp: DistributedDataParallel training cells (torchrun, at least 2 GPUs)",
     ):
         config.addinivalue_line("markers", line)
     try:
