@@ -12,7 +12,8 @@ import warnings
 import pytest
 import torch
 
-from vbench.metrics.telemetry import Sample, Sampler, Telemetry, TelemetryWarning, decode_reasons, energy_joules, summarize
+from vbench.metrics.telemetry import (Sample, Sampler, Telemetry, TelemetryWarning, decode_reasons, energy_joules,
+                                      summarize)
 
 
 def test_decode_reasons_names_every_bit_and_keeps_unknown_ones():

@@ -36,8 +36,9 @@ def governor_checks(governors: dict[str, str]) -> list[Check]:
         return [Check("cpu_governor", "info", "no cpufreq in /sys (VM or container): the host sets CPU clocks")]
     slow = sorted({g for g in governors.values() if g != "performance"})
     if slow:
-        return [Check("cpu_governor", "warn", f"governor {', '.join(slow)} on {sum(g in slow for g in governors.values())}"
-                      f"/{len(governors)} CPUs: clocks vary with load; 'performance' gives steadier timings")]
+        count = sum(g in slow for g in governors.values())
+        return [Check("cpu_governor", "warn", f"governor {', '.join(slow)} on {count}/{len(governors)} CPUs: "
+                      "clocks vary with load; 'performance' gives steadier timings")]
     return [Check("cpu_governor", "ok", f"performance on all {len(governors)} CPUs")]
 
 
@@ -120,7 +121,8 @@ def _gpu_checks() -> list[Check]:
         if count:
             checks.extend(cuda_driver_checks(torch.version.cuda, None, None))
         else:
-            checks.append(Check("cuda", "info", f"torch CUDA {torch.version.cuda or 'none'}; no GPU to check it against"))
+            cuda = torch.version.cuda or "none"
+            checks.append(Check("cuda", "info", f"torch CUDA {cuda}; no GPU to check it against"))
         checks.append(Check("nvml", "warn" if count else "info", f"NVML unavailable ({type(exc).__name__}: {exc}): "
                             "no driver, process, clock or persistence checks"))
         return checks
@@ -152,8 +154,10 @@ def _nvml_device_checks(nvml, index: int) -> list[Check]:
                          "after idle re-initializes the driver (slower cold starts)"))
     except nvml.NVMLError as exc:
         out.append(Check(f"{name}_persistence", "info", f"persistence mode unknown ({exc})"))
-    sm, sm_max = nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM), nvml.nvmlDeviceGetMaxClockInfo(h, nvml.NVML_CLOCK_SM)
-    reader = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    sm = nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM)
+    sm_max = nvml.nvmlDeviceGetMaxClockInfo(h, nvml.NVML_CLOCK_SM)
+    reader = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+        nvml.nvmlDeviceGetCurrentClocksThrottleReasons
     reasons = decode_reasons(int(reader(h)))
     hot = [r for r in reasons if r in UNSTABLE_REASONS]
     out.append(Check(f"{name}_clocks", "warn" if hot else "ok",

@@ -238,7 +238,8 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     except ValueError:
         telemetry_interval_s = -1.0
     if not telemetry_interval_s > 0:
-        raise VBenchError(f"--vb-telemetry-interval must be a positive number of seconds, got {raw['telemetry_interval']!r}")
+        raise VBenchError("--vb-telemetry-interval must be a positive number of seconds, "
+                          f"got {raw['telemetry_interval']!r}")
     return RunSettings(
         device=device,
         profile=profile,

@@ -90,7 +90,8 @@ def plan_parallel(workers: int, *, gpu_per_worker: bool, device_type: str, gpus:
             notes.append(f"vbench: -n {workers} but {len(gpus)} GPU(s) visible: using {len(gpus)} worker(s), "
                          "one per GPU")
         n = min(max(workers, 1), len(gpus))
-        return ParallelPlan("xdist-gpu", n, threads, tuple(gpus[:n]), notes=notes)
+        per = max(cores // n, 1)  # host threads too: workers must not fight over the CPU feeding the GPUs
+        return ParallelPlan("xdist-gpu", n, min(threads, per) if threads else per, tuple(gpus[:n]), notes=notes)
     if workers <= 1:
         return ParallelPlan(workers=max(workers, 1))
     if device_type == "cuda":
@@ -185,23 +186,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if plan.mode == "xdist-gpu":
         # execnet sets these in the worker process before it imports pytest or torch.
         specs = [f"{spec}//env:CUDA_VISIBLE_DEVICES={gpu}" for spec, gpu in zip(specs, plan.gpus)]
-    elif plan.mode == "xdist-cpu":
+    if plan.mode != "serial":
         specs = [f"{spec}//env:OMP_NUM_THREADS={plan.threads_per_worker}" for spec in specs]
     config.option.tx = specs
     config.stash[_PLAN_STASH] = plan
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is not None and plan.mode != "serial":
+        bs.xdist_warning = False  # its "disabled under xdist" warning is wrong here: workers measure
     config.pluginmanager.register(_Controller(config), "vbench-xdist-controller")
 
 
 def _configure_worker(config: pytest.Config, plan: ParallelPlan) -> None:
     config.stash[_PLAN_STASH] = plan
     if plan.refused:
-        return  # refused at collection, and only if this worker collects vbench cells
+        return  # each cell errors in pytest_runtest_setup; other tests run
     bs = getattr(config, "_benchmarksession", None)
     if bs is not None and not config.getoption("benchmark_disable"):
         # Measuring here is safe (own GPU or own cores); the controller writes JSON and storage.
         bs.disabled = bs.xdist_warning = False
         bs.json, bs.save, bs.autosave, bs.compare, bs.compare_fail = None, None, False, None, None
-    if plan.mode == "xdist-cpu":
+    if plan.mode != "serial":
         import torch
 
         index = int(config.workerinput["workerid"].lstrip("gw") or 0)
@@ -330,7 +334,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     plan = _plan_of(config)
     machine_info["parallel_mode"] = plan.mode
     machine_info["parallel_workers"] = plan.workers
-    if plan.mode == "xdist-cpu":
+    if plan.mode != "serial":
         machine_info["torch_threads"] = plan.threads_per_worker
     if plan.mode != "serial" and "hardware_key" in machine_info:
         from vbench.machine import hardware_key
