@@ -186,8 +186,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if plan.mode == "xdist-gpu":
         # execnet sets these in the worker process before it imports pytest or torch.
         specs = [f"{spec}//env:CUDA_VISIBLE_DEVICES={gpu}" for spec, gpu in zip(specs, plan.gpus)]
-    if plan.mode != "serial":
-        specs = [f"{spec}//env:OMP_NUM_THREADS={plan.threads_per_worker}" for spec in specs]
     config.option.tx = specs
     config.stash[_PLAN_STASH] = plan
     bs = getattr(config, "_benchmarksession", None)
@@ -205,14 +203,24 @@ def _configure_worker(config: pytest.Config, plan: ParallelPlan) -> None:
         # Measuring here is safe (own GPU or own cores); the controller writes JSON and storage.
         bs.disabled = bs.xdist_warning = False
         bs.json, bs.save, bs.autosave, bs.compare, bs.compare_fail = None, None, False, None, None
-    if plan.mode != "serial":
-        import torch
 
-        index = int(config.workerinput["workerid"].lstrip("gw") or 0)
-        cores = cpu_share(sorted(os.sched_getaffinity(0)), plan.workers, index)
-        if cores:
-            os.sched_setaffinity(0, cores)
-        torch.set_num_threads(plan.threads_per_worker or 1)
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Pin a worker to its share of the cores only once it has vbench cells to time: a plain test
+    # suite run with -n keeps the whole machine.
+    plan = _plan_of(config)
+    if not hasattr(config, "workerinput") or plan.mode == "serial" or plan.refused:
+        return
+    if not any("vb_cell" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    import torch
+
+    index = int(config.workerinput["workerid"].lstrip("gw") or 0)
+    cores = cpu_share(sorted(os.sched_getaffinity(0)), plan.workers, index)
+    if cores:
+        os.sched_setaffinity(0, cores)
+    torch.set_num_threads(plan.threads_per_worker or 1)
 
 
 @pytest.hookimpl(optionalhook=True)
