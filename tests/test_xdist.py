@@ -19,8 +19,12 @@ def _subprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_two_cpu_workers_write_one_merged_json_with_every_cell_once(vb_project, pytester):
-    result = _subprocess(pytester, "-n", "2", *CELLS, "--benchmark-json", "out.json")
+    result = _subprocess(pytester, "-n", "2", *CELLS, "--benchmark-json", "out.json",
+                         "--benchmark-storage", "store", "--benchmark-save", "par")
     result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*Name (time in *", "*test_inference[[]tiny_net-eager-bs1-16px[]]*"])
+    saved = list((pytester.path / "store").rglob("*par.json"))
+    assert len(saved) == 1 and len(json.loads(saved[0].read_text())["benchmarks"]) == 8
     data = json.loads((pytester.path / "out.json").read_text())
     names = [b["name"] for b in data["benchmarks"]]
     assert len(names) == len(set(names)) == 8

@@ -292,7 +292,7 @@ class _Controller:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.benchmarks: dict[str, dict] = {}  # nodeid -> as_dict(): a re-run cell counts once
+        self.benchmarks: dict[str, RemoteBenchmark] = {}  # by nodeid: a re-run cell counts once
         self.skipped: dict[str, dict] = {}
 
     @pytest.hookimpl(tryfirst=True)
@@ -304,7 +304,7 @@ class _Controller:
         kept = []
         for name, value in props:
             if name == _BENCH_PROP:
-                self.benchmarks[report.nodeid] = json.loads(value)
+                self._add(report.nodeid, json.loads(value))
             elif name == _SKIP_PROP:
                 entry = json.loads(value)
                 self.skipped[entry["id"]] = entry
@@ -312,18 +312,27 @@ class _Controller:
                 kept.append((name, value))
         report.user_properties = kept
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def _add(self, nodeid: str, data: dict) -> None:
+        bs = getattr(self.config, "_benchmarksession", None)
+        old = self.benchmarks.get(nodeid)
+        self.benchmarks[nodeid] = bench = RemoteBenchmark(data)
+        if bs is not None:
+            # In pytest-benchmark's own list right away: its table and --benchmark-save/autosave
+            # (run in its sessionfinish wrapper) see every cell as if measured here.
+            if old is not None and old in bs.benchmarks:
+                bs.benchmarks.remove(old)
+            bs.benchmarks.append(bench)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session):
+        # Outside pytest-benchmark's wrapper: the JSON is written here, atomically, before it would.
         from vbench.plugin import session_of
 
         config = self.config
         session_of(config).skipped.extend(self.skipped.values())
         bs = getattr(config, "_benchmarksession", None)
-        if bs is None or not self.benchmarks:
-            return
-        benchmarks = [RemoteBenchmark(d) for _, d in sorted(self.benchmarks.items())]
-        bs.benchmarks.extend(benchmarks)  # terminal table and --benchmark-save/autosave, as usual
-        if bs.json:
+        if bs is not None and bs.json and self.benchmarks:
+            benchmarks = [b for _, b in sorted(self.benchmarks.items())]
             machine_info = bs.get_machine_info()
             commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
             config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
@@ -335,6 +344,7 @@ class _Controller:
             bs.logger.info(f"Wrote benchmark data in: {bs.json} ({len(benchmarks)} cells from the workers)",
                            purple=True)
             bs.json = None  # written; pytest-benchmark's own (non-atomic) writer skips it
+        return (yield)
 
 
 @pytest.hookimpl(trylast=True)
