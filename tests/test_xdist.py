@@ -99,3 +99,32 @@ def test_remote_benchmark_and_atomic_write(tmp_path):
     write_json_atomic(out, {"benchmarks": [bench.as_dict()]})
     assert json.loads(out.read_text())["benchmarks"][0]["stats"]["data"] == [1.0, 2.0]
     assert [p.name for p in tmp_path.iterdir()] == ["o.json"]
+
+
+CRASHING_MODEL = '''
+
+class Crash(TinyNet):
+    def forward(self, x):
+        if x.shape[0] >= 2:
+            import os
+            os._exit(3)  # the worker process dies mid-cell
+        return super().forward(x)
+
+
+@register_model(family="custom", img_size=16, overwrite=True)
+def tiny_crash_net(img_size, num_classes):
+    return Crash(num_classes)
+'''
+
+
+def test_a_worker_crash_fails_that_cell_once_and_loses_no_measured_cell(vb_project, pytester):
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + CRASHING_MODEL)
+    result = _subprocess(pytester, "-n", "2", "--vb-models", "tiny_net,tiny_crash_net", "--vb-opts", "eager",
+                         "--vb-batch-sizes", "1,2", "--vb-img-sizes", "16", "-W", "ignore::FutureWarning",
+                         "--benchmark-json", "out.json")
+    result.assert_outcomes(passed=3, failed=1)
+    data = json.loads((pytester.path / "out.json").read_text())
+    assert sorted(b["name"] for b in data["benchmarks"]) == [
+        "test_inference[tiny_crash_net-eager-bs1-16px]", "test_inference[tiny_net-eager-bs1-16px]",
+        "test_inference[tiny_net-eager-bs2-16px]"]

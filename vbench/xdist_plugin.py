@@ -249,6 +249,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         def _split_scope(self, nodeid: str) -> str:
             return model_scope(nodeid)
 
+        def remove_node(self, node):
+            # LoadScope re-queues the cell that crashed its worker, which then crashes the next one
+            # (until xdist runs out of restarts); mark it done so it fails once and the rest goes on.
+            units = self.assigned_work.get(node, {}).values()
+            crash = next((nid for unit in units for nid, done in unit.items() if not done), None)
+            for unit in units:
+                if crash in unit:
+                    unit[crash] = True
+            super().remove_node(node)
+            return crash
+
     return ModelScopeScheduling(config, log)
 
 
