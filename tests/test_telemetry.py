@@ -90,3 +90,19 @@ def test_cells_carry_telemetry_fields_null_on_cpu_with_the_reason(vb_project, py
         assert info["gpu_power_w_mean"] is None and info["energy_j_per_sample"] is None
         assert info["unstable"] is False and info["unstable_reason"] is None and info["rss_mb_max"] > 0
     assert result.stdout.str().count("NVML unavailable") <= 1
+
+
+def test_scale_options_resolve_and_refuse_bad_values():
+    from vbench.errors import VBenchError
+    from vbench.settings import resolve_settings
+
+    s = resolve_settings({"gpu_per_worker": "on", "telemetry": "off", "telemetry_interval": "0.2"})
+    assert s.gpu_per_worker is True and s.telemetry is False and s.telemetry_interval_s == 0.2
+    assert resolve_settings({}).gpu_per_worker is False and resolve_settings({}).telemetry is True
+    for bad in ("0", "-1", "fast"):
+        with pytest.raises(VBenchError, match="--vb-telemetry-interval must be a positive number"):
+            resolve_settings({"telemetry_interval": bad})
+    sampler = Telemetry(enabled=False).sampler(torch.device("cpu"))
+    with sampler:
+        pass
+    assert sampler.fields()["telemetry_source"] == "off" and sampler.fields()["unstable"] is False
