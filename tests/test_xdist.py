@@ -9,8 +9,23 @@ import pytest
 from tests.conftest import FAST
 from vbench.xdist_plugin import ParallelPlan, RemoteBenchmark, cpu_share, model_scope, plan_parallel, write_json_atomic
 
-CELLS = ["--vb-models", "tiny_net,tiny_oom_net", "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1,2",
+CELLS = ["--vb-models", "tiny_net,tiny_crash_net", "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1,2",
          "--vb-img-sizes", "16", "-W", "ignore::FutureWarning"]
+
+CRASHING_MODEL = '''
+
+class Crash(TinyNet):
+    def forward(self, x):
+        if x.shape[0] >= 2:
+            import os
+            os._exit(3)  # the worker process dies mid-cell
+        return super().forward(x)
+
+
+@register_model(family="custom", img_size=16, overwrite=True)
+def tiny_crash_net(img_size, num_classes):
+    return Crash(num_classes)
+'''
 
 
 def _subprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -19,15 +34,19 @@ def _subprocess(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_two_cpu_workers_write_one_merged_json_with_every_cell_once(vb_project, pytester):
+    # tiny_crash_net kills its worker at batch 2: that cell fails once, no measured cell is lost.
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + CRASHING_MODEL)
     result = _subprocess(pytester, "-n", "2", *CELLS, "--benchmark-json", "out.json",
                          "--benchmark-storage", "store", "--benchmark-save", "par")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=6, failed=2)
     result.stdout.fnmatch_lines(["*Name (time in *", "*test_inference[[]tiny_net-eager-bs1-16px[]]*"])
     saved = list((pytester.path / "store").rglob("*par.json"))
-    assert len(saved) == 1 and len(json.loads(saved[0].read_text())["benchmarks"]) == 8
+    assert len(saved) == 1 and len(json.loads(saved[0].read_text())["benchmarks"]) == 6
     data = json.loads((pytester.path / "out.json").read_text())
     names = [b["name"] for b in data["benchmarks"]]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 6
+    assert not any("tiny_crash_net" in n and "bs2" in n for n in names)
     assert data["machine_info"]["parallel_mode"] == "xdist-cpu"
     assert data["machine_info"]["hardware_key"].endswith("-1t-torch" + data["machine_info"]["torch_version"]
                                                           .split("+")[0] + "-xdist-cpu-2w")
@@ -38,19 +57,8 @@ def test_two_cpu_workers_write_one_merged_json_with_every_cell_once(vb_project, 
         assert len(bench["stats"]["data"]) >= 3 and info["samples_per_s"] > 0
         assert info["parallel_mode"] == "xdist-cpu"
         workers.setdefault(info["model"], set()).add(info["xdist_worker"])
-    # One worker keeps one model across optimizations and batch sizes.
-    assert all(len(w) == 1 for w in workers.values()), workers
-
-
-def test_more_workers_than_cores_refuses_cells_with_one_line(vb_project, pytester):
-    import os
-
-    n = len(os.sched_getaffinity(0)) + 1
-    result = _subprocess(pytester, "-n", str(n), "--vb-models", "tiny_net", "--vb-opts", "eager",
-                         "--vb-batch-sizes", "1", "--vb-img-sizes", "16", "--benchmark-json", "out.json")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([f"*-n {n} on * CPU core(s) refused: parallel cells on one device disturb*"])
-    assert not (pytester.path / "out.json").exists()
+    # One worker keeps one model across optimizations and batch sizes (the crashing model moves on).
+    assert len(workers["tiny_net"]) == 1, workers
 
 
 def test_gpu_per_worker_without_gpu_is_a_usage_error(vb_project, pytester):
@@ -100,31 +108,3 @@ def test_remote_benchmark_and_atomic_write(tmp_path):
     assert json.loads(out.read_text())["benchmarks"][0]["stats"]["data"] == [1.0, 2.0]
     assert [p.name for p in tmp_path.iterdir()] == ["o.json"]
 
-
-CRASHING_MODEL = '''
-
-class Crash(TinyNet):
-    def forward(self, x):
-        if x.shape[0] >= 2:
-            import os
-            os._exit(3)  # the worker process dies mid-cell
-        return super().forward(x)
-
-
-@register_model(family="custom", img_size=16, overwrite=True)
-def tiny_crash_net(img_size, num_classes):
-    return Crash(num_classes)
-'''
-
-
-def test_a_worker_crash_fails_that_cell_once_and_loses_no_measured_cell(vb_project, pytester):
-    conftest = pytester.path / "conftest.py"
-    conftest.write_text(conftest.read_text() + CRASHING_MODEL)
-    result = _subprocess(pytester, "-n", "2", "--vb-models", "tiny_net,tiny_crash_net", "--vb-opts", "eager",
-                         "--vb-batch-sizes", "1,2", "--vb-img-sizes", "16", "-W", "ignore::FutureWarning",
-                         "--benchmark-json", "out.json")
-    result.assert_outcomes(passed=3, failed=1)
-    data = json.loads((pytester.path / "out.json").read_text())
-    assert sorted(b["name"] for b in data["benchmarks"]) == [
-        "test_inference[tiny_crash_net-eager-bs1-16px]", "test_inference[tiny_net-eager-bs1-16px]",
-        "test_inference[tiny_net-eager-bs2-16px]"]
