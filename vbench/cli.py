@@ -174,6 +174,21 @@ def _add_ab(sub) -> None:
     _gate_arguments(p)
     p.epilog = "Arguments after -- go to pytest in both worktrees (default: bench)."
     p.set_defaults(func=_cmd_ab)
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from vbench.doctor import format_checks, run_doctor
+
+    checks = run_doctor()
+    print(json.dumps([c.as_dict() for c in checks], indent=2) if args.json else format_checks(checks))
+    return 0  # warnings only: a machine is never refused here
+
+
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="machine readiness: GPU, driver/CUDA, other processes, clocks, governor, "
+                       "memory, threads (reads only, changes nothing)")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=_cmd_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_viz(sub)
     _add_compare(sub)
     _add_ab(sub)
+    _add_doctor(sub)
     return parser
 
 

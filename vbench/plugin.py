@@ -23,8 +23,8 @@ from vbench.settings import OPTIONS, RunSettings, resolve_settings
 
 __all__ = ["VBenchSession", "session_of"]
 
-# The regression gate is its own plugin module (vbench/gate.py), registered with this one.
-pytest_plugins = ("vbench.gate",)
+# The regression gate and pytest-xdist scale-out are plugin modules of their own, registered with this one.
+pytest_plugins = ("vbench.gate", "vbench.xdist_plugin")
 
 
 @dataclass
@@ -80,7 +80,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vbench", "vbench: vision model benchmark matrix")
     for spec in OPTIONS:
         default = f" (default: {spec.default})" if spec.default is not None else ""
-        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
+        if spec.switch:
+            group.addoption(spec.flag, dest=spec.ini, action="store_const", const="on", default=None,
+                            help=spec.help + default)
+        else:
+            group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
         parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
 
 
@@ -98,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "lora: cells whose optimization adds LoRA adapters (peft)",
         "gpu: cells whose optimization runs only on CUDA",
         "compile: cells whose optimization compiles or exports the model",
+        "ddp: DistributedDataParallel training cells (torchrun, at least 2 GPUs)",
     ):
         config.addinivalue_line("markers", line)
     try:

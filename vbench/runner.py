@@ -23,6 +23,7 @@ from vbench.correctness import CorrectnessError, check_agreement, compare_output
 from vbench.fallbacks import DynamoWatch, fallback_fields
 from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
+from vbench.metrics.telemetry import Telemetry
 from vbench.models import create_model, resolve_model
 from vbench.optimize import Executable, OptContext, OptimizationPlan, Stage, resolve_plan
 from vbench.profiles import Cell
@@ -140,6 +141,7 @@ class CellRunner:
         self._prepared: _Prepared | None = None
         self._flops: dict[tuple[str, int], FlopCount] = {}
         self._gpu_name = gpu_names()[self.device.index or 0] if self.device.type == "cuda" else None
+        self.telemetry = Telemetry(settings.telemetry, settings.telemetry_interval_s)
 
     # -- building -----------------------------------------------------------------------------
 
@@ -293,7 +295,7 @@ class CellRunner:
         with workload.context():
             warmup = warm_up(step, self.settings.warmup, self.timer)
             extra = workload.before_timing(self, exe, prepared.plan)
-            with PeakMemory(self.device) as memory:
+            with PeakMemory(self.device) as memory, self.telemetry.sampler(self.device) as telemetry:
                 benchmark(step)
             dynamo = watch.delta()
             precision = self._precision(plan)
@@ -308,6 +310,8 @@ class CellRunner:
             first_call_s=first_call_s, warmup=warmup, call_warnings=_warning_lines(caught),
         )
         result.update(extra)
+        per_sample_ms = result["latency_ms_per_sample"]
+        result.update(telemetry.fields(per_sample_ms / 1e3 if per_sample_ms is not None else None))
         workload.adjust(result)
         result.update(fallback_fields(exe.notes, dynamo))
         failure = check_agreement(agreement, precision, tolerances)

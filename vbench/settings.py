@@ -34,6 +34,7 @@ class OptionSpec:
     help: str
     default: str | None = None
     metavar: str = "VALUE"
+    switch: bool = False  # a bare ``--vb-<flag>`` means "on" (ini: on/off)
 
     @property
     def flag(self) -> str:
@@ -85,6 +86,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
                None, "DIR"),
     OptionSpec("trace_top", "print the top N operators by self time of each cell in the terminal summary "
                "(profiles the cell; with --vb-trace also writes the trace)", "0", "N"),
+    OptionSpec("gpu_per_worker", "with pytest-xdist (-n auto): one worker per visible GPU, each pinned to its GPU "
+               "(see the README, Scaling out)", "off", switch=True),
+    OptionSpec("telemetry", "sample GPU (NVML) or CPU telemetry in a background thread during each timed cell: "
+               "on or off", "on", "on|off"),
+    OptionSpec("telemetry_interval", "seconds between telemetry samples", "0.05", "SECONDS"),
 )
 
 
@@ -164,6 +170,9 @@ class RunSettings:
     tolerances: dict[str, Tolerance] | None = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     trace_dir: Path | None = None
     trace_top: int = 0
+    gpu_per_worker: bool = False
+    telemetry: bool = True
+    telemetry_interval_s: float = 0.05
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -251,6 +260,13 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     trace_top = int(raw["trace_top"]) if raw["trace_top"].strip().isdigit() else None
     if trace_top is None:
         raise VBenchError(f"--vb-trace-top must be a non-negative integer, got {raw['trace_top']!r}")
+    try:
+        telemetry_interval_s = float(raw["telemetry_interval"])
+    except ValueError:
+        telemetry_interval_s = -1.0
+    if not telemetry_interval_s > 0:
+        raise VBenchError("--vb-telemetry-interval must be a positive number of seconds, "
+                          f"got {raw['telemetry_interval']!r}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -270,4 +286,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         tolerances=parse_tolerances(raw["tolerance"]),
         trace_dir=Path(raw["trace"]) if raw["trace"] else None,
         trace_top=trace_top,
+        gpu_per_worker=_on_off("gpu_per_worker", raw["gpu_per_worker"]),
+        telemetry=_on_off("telemetry", raw["telemetry"]),
+        telemetry_interval_s=telemetry_interval_s,
     )
