@@ -102,6 +102,14 @@ class SampledCheck:
                    low - 1, high - 1, self.unit, note)
 
 
+def _one_sided(label: str, metric: str, b, c, unit: str) -> Row | None:
+    """Nothing to judge when neither run has ``metric``; new or missing when only one has it."""
+    if b is None and c is None:
+        return None
+    return Row(label, metric, NEW if b is None else MISSING, b, c, unit=unit,
+               note="only the " + ("current run" if b is None else "baseline") + " has it")
+
+
 @dataclass(frozen=True)
 class ScalarCheck:
     """A single number per run, lower is better (memory, cold start)."""
@@ -112,11 +120,8 @@ class ScalarCheck:
 
     def judge(self, label: str, base: CellRecord, cur: CellRecord, policy: GatePolicy) -> Row | None:
         b, c = base.extra.get(self.metric), cur.extra.get(self.metric)
-        if b is None and c is None:
-            return None
         if b is None or c is None:
-            return Row(label, self.metric, NEW if b is None else MISSING, b, c, unit=self.unit,
-                       note="only the " + ("current run" if b is None else "baseline") + " has it")
+            return _one_sided(label, self.metric, b, c, self.unit)
         tol = policy.tolerance(label, self.category)
         change = (c / b - 1) if b else (0.0 if c == b else math.inf)
         return Row(label, self.metric, _direction_verdict(change, tol), b, c, change, tol, tol, unit=self.unit)
@@ -131,8 +136,8 @@ class EqualCheck:
 
     def judge(self, label: str, base: CellRecord, cur: CellRecord, policy: GatePolicy) -> Row | None:
         b, c = base.extra.get(self.metric), cur.extra.get(self.metric)
-        if b is None and c is None:
-            return None
+        if b is None or c is None:
+            return _one_sided(label, self.metric, b, c, self.unit)
         same = b == c or (isinstance(b, float) and isinstance(c, float) and math.isclose(b, c, rel_tol=1e-9))
         change = (c / b - 1) if (not same and b and c is not None) else (0.0 if same else None)
         return Row(label, self.metric, UNCHANGED if same else MODEL_CHANGED, b, c, change, 0.0, unit=self.unit)
