@@ -6,12 +6,11 @@ in their own modules.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import torch
 
-from vbench.optimize import Executable, OptContext, Stage, register_optimization
+from vbench.optimize import Executable, OptContext, Stage, register_optimization, tf32_allowed
 
 __all__ = ["eager", "channels_last", "fp16", "bf16", "amp_fp16", "amp_bf16", "tf32", "compile", "torchscript"]
 
@@ -63,20 +62,10 @@ def amp_bf16(exe: Executable, ctx: OptContext) -> Executable:
     return _autocast(exe, ctx, torch.bfloat16)
 
 
-@contextlib.contextmanager
-def _tf32_enabled():
-    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
-
-
 @register_optimization("tf32", stage=Stage.CONTEXT, devices=("cuda",), precision="tf32")
 def tf32(exe: Executable, ctx: OptContext) -> Executable:
     """TF32 tensor-core matmuls and convolutions for fp32 models (Ampere and newer)."""
-    return exe.with_context(_tf32_enabled)
+    return exe.with_context(functools.partial(tf32_allowed, True))
 
 
 @register_optimization("compile", stage=Stage.COMPILE)

@@ -36,6 +36,7 @@ __all__ = [
     "get_optimization",
     "resolve_plan",
     "list_optimizations",
+    "tf32_allowed",
 ]
 
 # From most to least exact; a combination takes the least exact of its parts.
@@ -48,6 +49,17 @@ class Stage(enum.IntEnum):
     CAST = 0  # dtype and memory format of weights and inputs
     CONTEXT = 1  # context managers around each call (autocast, TF32)
     COMPILE = 2  # replaces the module with a compiled or exported one; at most one per plan
+
+
+@contextlib.contextmanager
+def tf32_allowed(enabled: bool) -> Iterator[None]:
+    """Allow (or forbid) TF32 in fp32 matmuls and convolutions inside the block, then restore the flags."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

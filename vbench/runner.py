@@ -25,7 +25,7 @@ from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
 from vbench.metrics.telemetry import Telemetry
 from vbench.models import create_model, resolve_model
-from vbench.optimize import Executable, OptContext, OptimizationPlan, Stage, resolve_plan
+from vbench.optimize import Executable, OptContext, OptimizationPlan, Stage, resolve_plan, tf32_allowed
 from vbench.profiles import Cell
 from vbench.schema import SCHEMA_VERSION
 from vbench.settings import RunSettings
@@ -205,14 +205,9 @@ class CellRunner:
         """
         key = (mode, x.shape[0])
         if key not in base.references:
-            matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-            try:
-                model = copy.deepcopy(base.model).train() if mode == "train" else base.model
-                with torch.no_grad():
-                    base.references[key] = logits_of(model(x)).float().cpu()
-            finally:
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+            model = copy.deepcopy(base.model).train() if mode == "train" else base.model
+            with torch.no_grad(), tf32_allowed(False):
+                base.references[key] = logits_of(model(x)).float().cpu()
         return base.references[key]
 
     # -- measuring ----------------------------------------------------------------------------
