@@ -1,5 +1,6 @@
 """``vbench ab``: two revisions of a tiny git project, checked out in worktrees and run interleaved."""
 
+import json
 import shutil
 import subprocess
 
@@ -34,18 +35,23 @@ def repo(tmp_path, monkeypatch):
     return repo
 
 
-def test_ab_runs_both_revisions_interleaved_and_prints_speedup(repo, tmp_path, capsys):
+def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path, capsys):
     keep = tmp_path / "json"
-    status = main(["ab", "rev-a", "main", "--repeats", "1", "--keep-json", str(keep),
-                   "--fail-on", "time:off,relative:off,rss:off,cold_start:off,memory:off", "--",
-                   "test_cells.py", "-q", "--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1",
-                   "--vb-img-sizes", "32", "--benchmark-max-time", "0.002", "--benchmark-min-rounds", "5"])
+    status = main(["ab", "rev-a", "main", "--repeats", "1", "--rounds", "7", "--keep-json", str(keep),
+                   "--fail-on", "time:off,tail:off,relative:off,rss:off,cold_start:off,memory:off", "--",
+                   "test_cells.py", "-q", "--vb-models", "tiny_net", "--vb-opts", "eager,channels_last",
+                   "--vb-batch-sizes", "1", "--vb-img-sizes", "32"])
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert "turn 1/1 A" in captured.err and "turn 1/1 B" in captured.err
-    assert sorted(p.name for p in keep.iterdir()) == ["A-1.json", "B-1.json"]
+    assert "session pair 1/1" in captured.err
+    assert sorted(p.name for p in keep.iterdir()) == ["A-1.json", "A-1.log", "B-1.json", "B-1.log"]
+    for side in "AB":
+        cells = json.loads((keep / f"{side}-1.json").read_text())["benchmarks"]
+        assert [len(c["stats"]["data"]) for c in cells] == [7, 7]  # --rounds, one call per round
     assert "speedup B/A tiny_net-eager-bs1-32px:" in captured.out
-    assert "A/B: 1 interleaved session(s) per side" in captured.out
+    # 2 cells x 7 rounds x 2 sides, every one next to the other side's round of the same cell; and
+    # each side's cold start of each cell took a turn of its own.
+    assert "A/B: 1 session pair(s), 7 rounds per cell and session, taken in turns (A B A B ...): 32 rounds paired" in captured.out
     worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
     assert worktrees.count("\n") == 1  # the temporary worktrees are gone
 

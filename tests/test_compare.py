@@ -155,3 +155,45 @@ def test_atomic_write_keeps_old_file_on_interrupt(tmp_path, monkeypatch):
         atomic_write_bytes(target, b'{"new": ')
     assert target.read_bytes() == b'{"old": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def _record(samples, confirm=None):
+    from vbench.compare import CellRecord
+
+    extra = {"batch_size": 8}
+    if confirm is not None:
+        extra["gate_confirm"] = {"looked_regressed": ["latency_median"], "samples_s": list(confirm)}
+    return CellRecord("t[c]", "t[c]", extra, list(samples))
+
+
+def test_a_regression_must_survive_the_confirmation_re_measure():
+    from vbench.compare import judge_cell
+    from vbench.compare.verdicts import CHECKS
+
+    rng = np.random.default_rng(0)
+    base = _record(0.010 * (1 + 0.01 * rng.standard_normal(60)))
+    slow = 0.011 * (1 + 0.01 * rng.standard_normal(60))  # +10%
+    burst_then_fine = _record(slow, confirm=0.010 * (1 + 0.01 * rng.standard_normal(120)))
+    row = next(r for r in judge_cell(base, burst_then_fine, GatePolicy(), CHECKS) if r.metric == "latency_median")
+    assert row.verdict == "unchanged" and row.note.startswith("not confirmed: a re-measure of 120 gave -0.")
+    assert row.change == pytest.approx(0.10, abs=0.01)  # the table still shows what the rounds measured
+    really_slow = _record(slow, confirm=0.0112 * (1 + 0.01 * rng.standard_normal(120)))
+    row = next(r for r in judge_cell(base, really_slow, GatePolicy(), CHECKS) if r.metric == "latency_median")
+    assert row.verdict == "regressed" and "confirmed: +10" in row.note and "re-measure of 120" in row.note
+    assert row.change == pytest.approx(0.12, abs=0.01)  # the confirmed figure
+
+
+def test_p90_has_its_own_wider_default_tolerance():
+    from vbench.compare import judge_cell
+    from vbench.compare.verdicts import CHECKS
+
+    rng = np.random.default_rng(1)
+    base = np.sort(0.010 * (1 + 0.01 * rng.standard_normal(200)))
+    tail = base.copy()
+    tail[-80:] *= 1.07  # the slowest 40% got 7% slower; the median did not move
+    rows = {r.metric: r for r in judge_cell(_record(base), _record(tail), GatePolicy(), CHECKS)}
+    assert rows["latency_p90"].tolerance == 0.10 and rows["latency_p90"].verdict == "unchanged"
+    assert rows["latency_median"].verdict == "unchanged"
+    strict = GatePolicy.build("tail:5%")
+    rows = {r.metric: r for r in judge_cell(_record(base), _record(tail), strict, CHECKS)}
+    assert rows["latency_p90"].verdict == "regressed"

@@ -153,7 +153,7 @@ def _cmd_ab(args: argparse.Namespace) -> int:
     from vbench.compare import GatePolicy
     from vbench.compare.ab import run_ab
 
-    result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats,
+    result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats, rounds=args.rounds,
                     policy=GatePolicy.build(args.fail_on, args.matrix, args.alpha), workdir=args.keep_json,
                     log=lambda line: print(line, file=sys.stderr))
     status = _gate_output(result.report, args)
@@ -163,13 +163,15 @@ def _cmd_ab(args: argparse.Namespace) -> int:
 
 
 def _add_ab(sub) -> None:
-    p = sub.add_parser("ab", help="A/B two git revisions on this machine, sessions interleaved A B A B",
+    p = sub.add_parser("ab", help="A/B two git revisions on this machine, timed rounds interleaved A B A B",
                        description="Checks REV_A and REV_B out in temporary git worktrees, runs pytest with the "
-                                   "given arguments in each, alternating, and judges B against A. "
+                                   "given arguments in each (two sessions at once that take turns round by round), "
+                                   "and judges B against A. "
                                    "Exit status: 0 pass, 1 B regressed, 2 bad input or a failed session.")
     p.add_argument("rev_a", help="baseline revision (branch, tag or commit)")
     p.add_argument("rev_b", help="candidate revision")
-    p.add_argument("--repeats", type=int, default=3, help="sessions per side (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="session pairs (default 3)")
+    p.add_argument("--rounds", type=int, default=30, help="timed rounds per cell and session (default 30)")
     p.add_argument("--keep-json", metavar="DIR", help="keep every session's JSON in DIR")
     _gate_arguments(p)
     p.epilog = "Arguments after -- go to pytest in both worktrees (default: bench)."

@@ -52,8 +52,6 @@ class GateSession:
 
     def after_cell(self, runner, cell, bench) -> None:
         """Relative time and, when the cell looks regressed against the baseline, confirmation."""
-        from vbench.timing import time_call
-
         try:
             cell_step, eager_step, context = runner.steps(cell)
         except RuntimeError:
@@ -61,6 +59,19 @@ class GateSession:
         # Re-measure with the clock the benchmark's rounds were taken with (a marker or
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
         timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
+        turns = getattr(runner, "turns", None)  # vbench ab: what is re-measured takes a turn of its own
+        exclusive = turns is not None and (self.settings.relative or self.baseline is not None)
+        if exclusive:
+            turns.before_round(f"{cell.id} gate")
+        try:
+            self._measure_after(cell, bench, cell_step, eager_step, context, timer, extra)
+        finally:
+            if exclusive:
+                turns.release()
+
+    def _measure_after(self, cell, bench, cell_step, eager_step, context, timer, extra) -> None:
+        from vbench.timing import time_call
+
         pairs = self.settings.relative_pairs
         with context():
             if self.settings.relative and eager_step is not None and cell.optimization != "eager":

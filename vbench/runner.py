@@ -21,6 +21,7 @@ from torch import nn
 
 from vbench.correctness import CorrectnessError, check_agreement, compare_outputs, logits_of
 from vbench.fallbacks import DynamoWatch, fallback_fields
+from vbench.interleave import TurnClient, timed_rounds
 from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
 from vbench.metrics.telemetry import Telemetry
@@ -142,6 +143,8 @@ class CellRunner:
         self._flops: dict[tuple[str, int], FlopCount] = {}
         self._gpu_name = gpu_names()[self.device.index or 0] if self.device.type == "cuda" else None
         self.telemetry = Telemetry(settings.telemetry, settings.telemetry_interval_s)
+        # Taking turns with another session (vbench ab): connected once, for the whole session.
+        self.turns = TurnClient(settings.interleave) if settings.interleave else None
 
     # -- building -----------------------------------------------------------------------------
 
@@ -238,6 +241,9 @@ class CellRunner:
             benchmark.has_error = True  # keep a half-measured cell out of the JSON
             self.release()
             raise CellSkipped(f"out of memory at batch {cell.batch_size}") from None
+        finally:
+            if self.turns:
+                self.turns.release()
         if failure:
             benchmark.has_error = True  # a wrong answer is not a measurement to keep
             raise CorrectnessError(f"{cell.id}: {failure}", result)
@@ -265,6 +271,8 @@ class CellRunner:
 
         Returns the cell's extra_info and the correctness guard's failure message (None when correct).
         """
+        if self.turns:  # build, convert, first call and warm-up alone too: cold_start_s is gated
+            self.turns.before_round(f"{cell.id} cold start")
         with torch.no_grad():
             base = self.base_for(cell)
             x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
@@ -291,7 +299,7 @@ class CellRunner:
             warmup = warm_up(step, self.settings.warmup, self.timer)
             extra = workload.before_timing(self, exe, prepared.plan)
             with PeakMemory(self.device) as memory, self.telemetry.sampler(self.device) as telemetry:
-                benchmark(step)
+                timed_rounds(benchmark, step, cell.id, self.turns)
             dynamo = watch.delta()
             precision = self._precision(plan)
             tolerances = self.settings.tolerances

@@ -16,6 +16,7 @@ import torch
 from vbench.correctness import DEFAULT_TOLERANCES, Tolerance, parse_tolerances
 from vbench.data import DataSpec
 from vbench.errors import UnknownNameError, VBenchError
+from vbench.interleave import InterleaveSpec, parse_interleave
 from vbench.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
@@ -91,6 +92,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("telemetry", "sample GPU (NVML) or CPU telemetry in a background thread during each timed cell: "
                "on or off", "on", "on|off"),
     OptionSpec("telemetry_interval", "seconds between telemetry samples", "0.05", "SECONDS"),
+    # Set by `vbench ab` (README, "A/B across revisions"), not by hand.
+    OptionSpec("interleave", "take turns round by round with another session through the coordinator at "
+               "SIDE@HOST:PORT (SIDE A or B); set by vbench ab", None, "SIDE@HOST:PORT"),
+    OptionSpec("interleave_rounds", "with --vb-interleave: timed rounds per cell (one call each)", "30", "N"),
 )
 
 
@@ -173,6 +178,7 @@ class RunSettings:
     gpu_per_worker: bool = False
     telemetry: bool = True
     telemetry_interval_s: float = 0.05
+    interleave: InterleaveSpec | None = None
 
     def weights_for(self, model: str) -> Path | None:
         """The checkpoint to load into ``model``, or None for random initialisation."""
@@ -267,6 +273,8 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     if not telemetry_interval_s > 0:
         raise VBenchError("--vb-telemetry-interval must be a positive number of seconds, "
                           f"got {raw['telemetry_interval']!r}")
+    if not raw["interleave_rounds"].strip().isdigit():
+        raise VBenchError(f"--vb-interleave-rounds must be a positive integer, got {raw['interleave_rounds']!r}")
     return RunSettings(
         device=device,
         profile=profile,
@@ -289,4 +297,5 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         gpu_per_worker=_on_off("gpu_per_worker", raw["gpu_per_worker"]),
         telemetry=_on_off("telemetry", raw["telemetry"]),
         telemetry_interval_s=telemetry_interval_s,
+        interleave=parse_interleave(raw["interleave"], int(raw["interleave_rounds"])),
     )

@@ -173,6 +173,8 @@ def pytest_configure(config: pytest.Config) -> None:
             print("vbench: --vb-gpu-per-worker has no effect without -n (pytest-xdist); running serially")
         config.stash[_PLAN_STASH] = ParallelPlan()
         return
+    if settings.interleave:
+        raise pytest.UsageError("--vb-interleave (vbench ab) takes turns between two serial sessions; drop -n")
     specs = list(config.getoption("tx"))
     plan = plan_parallel(
         len(specs), gpu_per_worker=settings.gpu_per_worker, device_type=settings.device.type,

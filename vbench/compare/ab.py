@@ -1,8 +1,10 @@
-"""A/B across git revisions: both checked out in worktrees, sessions interleaved A B A B on one machine.
+"""A/B across git revisions: both checked out in worktrees, timed rounds interleaved A B A B on one machine.
 
-Each turn is one pytest session of the selected cells in one revision's worktree (so each side runs
-its own code, bench files and vbench); alternating turns spreads machine drift over both sides.
-The raw samples of all turns of a side are pooled and the sides are judged like a baseline (A) and a
+Each side runs its own code (bench files and vbench of its revision) in a pytest session of its own;
+the two sessions of a pair run at the same time and take turns round by round through a
+:class:`~vbench.interleave.TurnCoordinator`, so drift hits both sides alike. ``repeats`` pairs of
+sessions spread what differs between processes (memory placement, thread placement) too. The raw
+samples of all sessions of a side are pooled and the sides are judged like a baseline (A) and a
 current run (B), with the speedup of B over A per cell.
 """
 
@@ -21,6 +23,7 @@ from vbench.compare.policy import GatePolicy
 from vbench.compare.report import Report, compare_runs
 from vbench.compare.runs import load_run, merge_runs
 from vbench.errors import VBenchError
+from vbench.interleave import TurnCoordinator
 
 __all__ = ["ABResult", "run_ab", "speedups"]
 
@@ -54,52 +57,71 @@ def run_ab(
     *,
     repo: str | Path = ".",
     repeats: int = 3,
+    rounds: int = 30,
     policy: GatePolicy | None = None,
     workdir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> ABResult:
-    """Run ``pytest_args`` in worktrees of ``rev_a`` and ``rev_b``, ``repeats`` turns each, interleaved.
+    """Run ``pytest_args`` in worktrees of ``rev_a`` and ``rev_b``: ``repeats`` pairs of sessions,
+    each pair taking turns round by round, ``rounds`` timed rounds per cell and session.
 
     The worktrees (detached, under a temporary folder) are removed afterwards; the JSON of every
-    turn is kept under ``workdir`` when one is given. Raises :class:`VBenchError` on git errors or
-    a turn whose pytest fails (its exit status and command are named).
+    session is kept under ``workdir`` when one is given. Raises :class:`VBenchError` on git errors or
+    a session whose pytest fails (its exit status and first error are named).
     """
-    if repeats < 1:
-        raise VBenchError("--repeats must be >= 1")
+    if repeats < 1 or rounds < 1:
+        raise VBenchError("--repeats and --rounds must be >= 1")
     repo = Path(_git(Path(repo), "rev-parse", "--show-toplevel"))
-    shas = {rev: _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}") for rev in (rev_a, rev_b)}
+    revs = {"A": rev_a, "B": rev_b}
+    shas = {side: _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}") for side, rev in revs.items()}
     tmp = Path(tempfile.mkdtemp(prefix="vbench-ab-"))
     out = Path(workdir) if workdir else tmp / "json"
     out.mkdir(parents=True, exist_ok=True)
-    trees = {"A": tmp / "A", "B": tmp / "B"}
+    trees = {side: tmp / side for side in revs}
     commands: list[str] = []
     created: list[Path] = []
+    paired = unpaired = 0
     try:
-        for side, rev in (("A", rev_a), ("B", rev_b)):
-            _git(repo, "worktree", "add", "--detach", str(trees[side]), shas[rev])
+        for side in revs:
+            _git(repo, "worktree", "add", "--detach", str(trees[side]), shas[side])
             created.append(trees[side])
         files: dict[str, list[Path]] = {"A": [], "B": []}
         for turn in range(repeats):
-            for side in ("A", "B"):
-                json_path = out / f"{side}-{turn + 1}.json"
-                cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
-                       f"--benchmark-json={json_path}"]
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                    [str(trees[side])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-                log(f"vbench ab: turn {turn + 1}/{repeats} {side} ({shas[rev_a if side == 'A' else rev_b][:10]})")
-                commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
-                proc = subprocess.run(cmd, cwd=trees[side], env=env, capture_output=True, text=True)
-                if proc.returncode != 0 or not json_path.is_file():
-                    lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+            log(f"vbench ab: session pair {turn + 1}/{repeats}, A={shas['A'][:10]} B={shas['B'][:10]}, "
+                f"rounds interleaved")
+            coordinator = TurnCoordinator()
+            procs, paths = {}, {}
+            try:
+                for side in revs:
+                    paths[side] = out / f"{side}-{turn + 1}.json"
+                    cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
+                           f"--benchmark-json={paths[side]}",
+                           f"--vb-interleave={coordinator.spec(side, rounds).option}", f"--vb-interleave-rounds={rounds}"]
+                    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                        [str(trees[side])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+                    commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
+                    with open(paths[side].with_suffix(".log"), "w") as log_file:  # a pipe could fill and block
+                        procs[side] = subprocess.Popen(cmd, cwd=trees[side], env=env, stdout=log_file,
+                                                       stderr=subprocess.STDOUT)
+                stats = coordinator.serve(procs)
+            finally:
+                for proc in procs.values():
+                    if proc.poll() is None:
+                        proc.kill()
+            paired, unpaired = paired + stats.paired, unpaired + stats.unpaired
+            for side, proc in procs.items():
+                proc.wait()
+                if proc.returncode != 0 or not paths[side].is_file():
+                    output = paths[side].with_suffix(".log").read_text(errors="replace")
+                    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
                     why = next((ln for ln in lines if ln.startswith("ERROR")), lines[-1] if lines else "")
-                    raise VBenchError(f"pytest in {side} ({rev_a if side == 'A' else rev_b}) exited "
-                                      f"{proc.returncode}: {why}")
-                files[side].append(json_path)
-        side_runs = {s: merge_runs([load_run(f) for f in files[s]], f"{s}={rev}")
-                     for s, rev in (("A", rev_a), ("B", rev_b))}
+                    raise VBenchError(f"pytest in {side} ({revs[side]}) exited {proc.returncode}: {why}")
+                files[side].append(paths[side])
+        side_runs = {s: merge_runs([load_run(f) for f in files[s]], f"{s}={revs[s]}") for s in revs}
     finally:
         for tree in created:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
     report = compare_runs(side_runs["A"], side_runs["B"], policy or GatePolicy())
-    report.notes.append(f"A/B: {repeats} interleaved session(s) per side, raw samples pooled")
+    report.notes.append(f"A/B: {repeats} session pair(s), {rounds} rounds per cell and session, taken in turns "
+                        f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; raw samples pooled per side")
     return ABResult(report, speedups(report), commands)

@@ -16,7 +16,7 @@ from vbench.settings import OptionSpec
 __all__ = ["GATE_OPTIONS", "GATE_FLAGS", "GateSettings", "resolve_gate_settings"]
 
 GATE_OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("fail_on", "tolerances per category (time, relative, memory, rss, cold_start; a percentage or off); "
+    OptionSpec("fail_on", "tolerances per category (time, tail, relative, memory, rss, cold_start; a percentage or off); "
                "per-cell overrides in the matrix file's gate: block", DEFAULT_FAIL_ON, "CAT:PCT,..."),
     OptionSpec("alpha", "significance level a time change must reach (Mann-Whitney U p-value, and the 95% "
                "bootstrap interval of the ratio must exclude 1)", "0.01", "P"),

@@ -37,14 +37,17 @@ class CellRecord:
         return self.name.split("[", 1)[1].rstrip("]") if "[" in self.name else self.name
 
     def time_samples(self) -> list[float] | None:
-        """The decisive time samples: the gate's confirmation re-measure when there is one."""
-        confirm = self.extra.get("gate_confirm") or {}
-        return confirm.get("samples_s") or self.samples
+        """The per-round seconds pytest-benchmark timed."""
+        return self.samples
 
     def relative_samples(self) -> list[float] | None:
-        """Per-pair ratios cell / interleaved eager reference (confirmation ones when present)."""
+        """Per-pair ratios cell / interleaved eager reference."""
+        return self.extra.get("rel_time_samples")
+
+    def confirm_samples(self, source: str) -> list[float] | None:
+        """The gate's confirmation re-measure of ``source`` (``time`` or ``relative``), if it ran."""
         confirm = self.extra.get("gate_confirm") or {}
-        return confirm.get("rel_time_samples") or self.extra.get("rel_time_samples")
+        return confirm.get("samples_s" if source == "time" else "rel_time_samples") or None
 
 
 @dataclass
