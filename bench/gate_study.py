@@ -2,7 +2,7 @@
 
 The slowdown is real extra work inside the forward of a registered test model (``StudyNet``: extra
 applications of one of its conv blocks, over whole batches then over a slice of the batch), never a
-change to the timer. Two modes:
+change to the timer. Three modes:
 
 ``--mode sessions`` (the CI regime): every trial is two separate ``pytest bench/test_inference.py``
 processes of the one cell ``gate_study_net-eager``, the second run with ``--benchmark-compare`` on
@@ -11,14 +11,20 @@ and bootstrap significance, confirmation re-measure, exit status). The slowdown 
 process through ``$VBENCH_STUDY_SLOWDOWN``. Sessions run in the order A0, B0, A1, B1, ...; the A/A
 trial i compares A(i+1) with A(i), the A/B trial i compares B(i) with A(i).
 
-``--mode interleaved`` (the ``vbench ab`` regime, one process): model A and model B (same weights)
+``--mode ab`` (the ``vbench ab`` regime): every trial is ``--repeats`` pairs of pytest processes of the
+cell, A without and B with the slowdown, running at once and taking turns round by round through a
+:class:`vbench.interleave.TurnCoordinator` exactly as under ``vbench ab``; B is judged against A (A's
+sessions pooled) with :func:`vbench.compare.compare_runs`. A/A trials pair two unslowed processes.
+
+``--mode interleaved`` (one process): model A and model B (same weights)
 are timed in alternating rounds, A B A B ..., and B is judged against A with the gate's own checks
 (:func:`vbench.compare.judge_cell`), with the gate's confirmation (more rounds, judged again).
 ``--clock cpu`` times with this process's CPU time instead of the wall clock.
 
 Run (the numbers in README, "Regression gate" came from these; each finishes within 15 minutes on 2 cores)::
 
-    python bench/gate_study.py --mode sessions --slowdowns 10,20 --out study-sessions-wall.json
+    python bench/gate_study.py --mode sessions --slowdowns 5,7,10 --out study-sessions-wall.json
+    python bench/gate_study.py --mode ab --slowdowns 3,5,7,10 --out study-ab-wall.json
     python bench/gate_study.py --mode sessions --clock cpu --slowdowns 10,20 --out study-sessions-cpu.json
     python bench/gate_study.py --mode interleaved --slowdowns 0,5,10,15,20,30 --out study-interleaved-wall.json
     python bench/gate_study.py --mode interleaved --clock cpu --slowdowns 0,5,7,10,15,20 \
@@ -49,7 +55,7 @@ from vbench.compare.verdicts import REGRESSED, SampledCheck
 from vbench.models import MODELS
 from vbench.timing import device_timer, time_call
 
-__all__ = ["StudyNet", "study_net", "run_interleaved", "run_sessions", "main"]
+__all__ = ["StudyNet", "study_net", "run_interleaved", "run_sessions", "run_ab", "main"]
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -162,12 +168,12 @@ def run_interleaved(slowdowns, trials, args, policy, log=print) -> list[dict]:
 # -- sessions mode -------------------------------------------------------------------------------
 
 
-def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[int, float]:
-    """One pytest process of the study cell; returns (exit status, median seconds)."""
+def _cell_command(out: Path, slowdown: float, args) -> tuple[list[str], dict[str, str]]:
+    """The pytest command (and its environment) of one session of the study cell."""
     env = {**os.environ, ENV_SLOWDOWN: str(slowdown), ENV_CLOCK: args.clock,
            "PYTHONPATH": os.pathsep.join([str(BENCH), str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     cmd = [sys.executable, "-m", "pytest", str(BENCH / "test_inference.py"), "-p", "gate_study", "-q",
-           "-p", "no:cacheprovider", "--vb-models", "gate_study_net", "--vb-opts", "eager",
+           "-p", "no:cacheprovider", "--vb-models", args.model, "--vb-opts", "eager",
            "--vb-batch-sizes", str(args.batch), "--vb-img-sizes", str(args.img),
            "--benchmark-min-rounds", str(args.rounds), "--benchmark-max-time", str(args.max_time),
            "--benchmark-json", str(out), "--vb-fail-on", "memory:off,rss:off,cold_start:off"]
@@ -175,6 +181,12 @@ def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[i
         cmd += ["--vb-threads", str(args.threads)]
     if args.fail_on:
         cmd += ["--vb-fail-on", args.fail_on]
+    return cmd, env
+
+
+def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[int, float]:
+    """One pytest process of the study cell; returns (exit status, median seconds)."""
+    cmd, env = _cell_command(out, slowdown, args)
     if baseline is not None:
         cmd += [f"--benchmark-compare={baseline}", "--vb-verdict-json", str(out.with_suffix(".verdicts.json"))]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -211,6 +223,55 @@ def run_sessions(slowdowns, trials, args, log=print) -> list[dict]:
     return results
 
 
+# -- ab mode -------------------------------------------------------------------------------------
+
+
+def _ab_pair(work: Path, tag: str, slowdown: float, args) -> tuple[Path, Path]:
+    """Sessions A (no slowdown) and B (``slowdown``) at once, taking turns round by round as under
+    ``vbench ab``; returns their JSON files."""
+    from vbench.interleave import TurnCoordinator
+
+    coordinator, procs, outs = TurnCoordinator(), {}, {}
+    try:
+        for side, s in (("A", 0.0), ("B", slowdown)):
+            outs[side] = work / f"{tag}-{side}.json"
+            cmd, env = _cell_command(outs[side], s, args)
+            cmd += [f"--vb-interleave={coordinator.spec(side, args.rounds).option}",
+                    f"--vb-interleave-rounds={args.rounds}"]
+            procs[side] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        coordinator.serve(procs)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    for side, proc in procs.items():
+        if proc.wait() != 0 or not outs[side].is_file():
+            raise RuntimeError(f"study session {tag}-{side} failed ({proc.returncode})")
+    return outs["A"], outs["B"]
+
+
+def run_ab(slowdowns, trials, args, policy, log=print) -> list[dict]:
+    """The ab mode: each trial is ``args.repeats`` session pairs taking turns round by round; B is
+    judged against A by the gate's :func:`vbench.compare.compare_runs` (A's sessions pooled)."""
+    from vbench.compare import compare_runs, load_run, merge_runs
+
+    work = Path(tempfile.mkdtemp(prefix="vbench-study-ab-"))
+    results = []
+    for slowdown in slowdowns:
+        caught, ratios, started = 0, [], time.perf_counter()
+        for i in range(trials):
+            pairs = [_ab_pair(work, f"{slowdown:g}-{i}-{r}", slowdown, args) for r in range(args.repeats)]
+            a = merge_runs([load_run(p) for p, _ in pairs], "A")
+            b = merge_runs([load_run(p) for _, p in pairs], "B")
+            report = compare_runs(a, b, policy)
+            caught += report.exit_status == 1
+            (cell_a,), (cell_b,) = a.cells.values(), b.cells.values()
+            ratios.append(statistics.median(cell_b.samples) / statistics.median(cell_a.samples))
+        results.append(_result(slowdown, trials, caught, ratios, time.perf_counter() - started))
+        log(_line(results[-1]))
+    return results
+
+
 # -- reporting -----------------------------------------------------------------------------------
 
 
@@ -236,14 +297,18 @@ def _line(r: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("sessions", "interleaved"), default="sessions")
+    parser.add_argument("--mode", choices=("sessions", "ab", "interleaved"), default="sessions")
     parser.add_argument("--slowdowns", default="10", help="percent, comma-separated (0 = A/A, always run in sessions mode)")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=20, help="(minimum) timed rounds per side per trial")
     parser.add_argument("--max-time", type=float, default=0.3, help="sessions: --benchmark-max-time")
+    parser.add_argument("--repeats", type=int, default=1, help="ab: session pairs per trial (vbench ab --repeats)")
     parser.add_argument("--iterations", type=int, default=3, help="interleaved: forward calls per timed round")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall (perf_counter, vbench's CPU timer) or cpu (this process's CPU time)")
+    parser.add_argument("--model", default="gate_study_net",
+                        help="sessions/ab: the cell's model; any other than gate_study_net (e.g. resnet18, a smoke "
+                             "cell with --img 64) is for A/A trials only (--slowdowns 0)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--img", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
@@ -253,11 +318,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    policy = GatePolicy.build(args.fail_on, None, args.alpha)
+    # Memory, RSS and cold start are not what the study injects; the sessions mode turns them off too.
+    policy = GatePolicy.build(",".join(filter(None, ["memory:off,rss:off,cold_start:off", args.fail_on])),
+                              None, args.alpha)
     slowdowns = [float(s) / 100 for s in args.slowdowns.split(",")]
+    if args.model != "gate_study_net" and any(slowdowns):
+        parser.error("a slowdown is injected into gate_study_net only; use --slowdowns 0 with --model")
     load_before, started = os.getloadavg(), time.perf_counter()
     if args.mode == "sessions":
         results = run_sessions(slowdowns, args.trials, args)
+    elif args.mode == "ab":
+        results = run_ab([0.0, *(s for s in slowdowns if s > 0)], args.trials, args, policy)
     else:
         results = run_interleaved(slowdowns, args.trials, args, policy)
     aa = next((r for r in results if r["slowdown"] == 0), None)

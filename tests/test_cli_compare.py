@@ -46,3 +46,34 @@ def test_compare_foreign_allowed(capsys):
                    "--allow-foreign-baseline"])
     assert status == 0
     assert "cross-hardware" in capsys.readouterr().out
+
+
+def test_several_baselines_are_pooled_and_their_spread_widens_the_time_tolerance(tmp_path, capsys):
+    from gate_helpers import local_baseline
+
+    steady = local_baseline(tmp_path / "a1.json", scale=1.0)
+    drifted = local_baseline(tmp_path / "a2.json", scale=1.15)  # the same code, a session 15% slower
+    current = local_baseline(tmp_path / "cur.json", scale=1.10)
+    args = ["--fail-on", "time:5%,tail:5%,relative:off,memory:off,rss:off,cold_start:off", "--json"]
+    assert main(["compare", str(steady), str(current), *args, str(tmp_path / "one.json")]) == 1
+    assert main(["compare", str(steady), str(drifted), str(current), *args, str(tmp_path / "two.json")]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "one.json").read_text())
+    two = json.loads((tmp_path / "two.json").read_text())
+    cell = "tiny_net-eager-bs1-32px"
+    (row_one,) = [r for r in one["rows"] if r["cell"] == cell and r["metric"] == "latency_median"]
+    (row_two,) = [r for r in two["rows"] if r["cell"] == cell and r["metric"] == "latency_median"]
+    assert row_one["verdict"] == "regressed" and row_one["tolerance"] == 0.05
+    assert row_two["verdict"] == "unchanged"
+    assert row_two["tolerance"] == pytest.approx(0.15, abs=1e-6)
+    assert "tolerance widened to the spread of 2 baseline sessions" in row_two["note"]
+    assert two["baseline"] == "2 baseline runs"
+
+
+def test_several_baselines_one_foreign_is_refused(tmp_path, capsys):
+    from gate_helpers import local_baseline
+
+    ours = local_baseline(tmp_path / "a1.json")
+    status = main(["compare", str(ours), str(GOLDEN / "foreign.json"), str(ours)])
+    err = capsys.readouterr().err
+    assert status == 2 and "refusing to compare" in err and err.count("\n") == 1

@@ -197,3 +197,16 @@ def test_p90_has_its_own_wider_default_tolerance():
     strict = GatePolicy.build("tail:5%")
     rows = {r.metric: r for r in judge_cell(_record(base), _record(tail), strict, CHECKS)}
     assert rows["latency_p90"].verdict == "regressed"
+
+
+def test_merge_keeps_each_session_and_the_spread_is_max_over_min():
+    from vbench.compare.stats import session_spread
+
+    base = load_run(GOLDEN / "baseline.json")
+    merged = merge_runs([base, base, merge_runs([base, base], "inner")], "three")
+    cell = next(iter(merged.cells.values()))
+    sessions = cell.session_samples("time")
+    assert len(sessions) == 4  # a pooled run's own sessions stay separate
+    assert cell.samples == [x for s in sessions for x in s]
+    assert session_spread([[1.0, 2.0, 3.0], [2.2, 2.2], [1.9]], "median") == pytest.approx(2.2 / 1.9 - 1)
+    assert session_spread([[1.0, 2.0]], "median") is None

@@ -160,3 +160,21 @@ def test_inference(vb_cell, benchmark):
     result.assert_outcomes(failed=1)
     assert not (project.path / "out.json").exists() or \
         json.loads((project.path / "out.json").read_text())["benchmarks"] == []
+
+
+def test_baseline_runs_pools_the_newest_stored_runs(project):
+    for _ in range(2):
+        run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-autosave").assert_outcomes(passed=1)
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare",
+                 "--vb-baseline-runs", "3", "--vb-fail-on", DETERMINISTIC, "--vb-verdict-json", "v.json")
+    assert result.ret == 0
+    verdicts = json.loads((project.path / "v.json").read_text())
+    assert verdicts["baseline"].startswith("2 stored runs, 0001_")  # only two are stored: both pooled
+    stored = sorted((project.path / ".benchmarks").glob("*/*.json"))
+    assert len(stored) == 2
+
+
+def test_bad_baseline_runs_is_a_usage_error(project):
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--vb-baseline-runs", "0")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--vb-baseline-runs must be an integer >= 1, got '0'*"])

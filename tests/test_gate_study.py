@@ -35,3 +35,16 @@ def test_tiny_interleaved_study_reports_each_slowdown():
     results = study.run_interleaved([0.0, 0.5], 1, args, GatePolicy(), log=lambda line: None)
     assert [r["slowdown"] for r in results] == [0.0, 0.5]
     assert all(r["trials"] == 1 and 0 <= r["caught"] <= 1 for r in results)
+
+
+def test_tiny_ab_study_runs_a_real_session_pair(monkeypatch):
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    study = load_study()
+    args = Namespace(clock="wall", rounds=4, max_time=0.01, batch=2, img=8, threads=1, fail_on=None, repeats=1,
+                     model="gate_study_net")
+    policy = GatePolicy.build("memory:off,rss:off,cold_start:off")
+    (result,) = study.run_ab([0.0], 1, args, policy, log=lambda line: None)
+    assert result["slowdown"] == 0.0 and result["trials"] == 1 and result["caught"] in (0, 1)
+    # Both sides timed the same cell, taking turns: their medians are the same order of magnitude.
+    assert 0.5 < 1 + result["measured_slowdown_median"] < 2

@@ -129,19 +129,23 @@ def _gate_arguments(p) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from vbench.compare import GatePolicy, compare_runs, load_run
+    from vbench.compare import GatePolicy, check_hardware, compare_runs, load_run, merge_runs
 
     policy = GatePolicy.build(args.fail_on, args.matrix, args.alpha)
-    report = compare_runs(load_run(args.baseline), load_run(args.current), policy,
-                          allow_foreign=args.allow_foreign_baseline)
+    baselines, current = [load_run(path) for path in args.baseline], load_run(args.current)
+    for run in baselines[1:]:  # compare_runs checks the first
+        check_hardware(run, current.hardware_key, allow_foreign=args.allow_foreign_baseline)
+    baseline = baselines[0] if len(baselines) == 1 else merge_runs(baselines, f"{len(baselines)} baseline runs")
+    report = compare_runs(baseline, current, policy, allow_foreign=args.allow_foreign_baseline)
     return _gate_output(report, args)
 
 
 def _add_compare(sub) -> None:
-    p = sub.add_parser("compare", help="judge CURRENT.json against BASELINE.json (exit 1 on a regression)",
+    p = sub.add_parser("compare", help="judge CURRENT.json against BASELINE.json [...] (exit 1 on a regression)",
                        description="Offline regression gate: the verdicts and exit status of a gated pytest run, "
                                    "for files produced elsewhere. Exit status: 0 pass, 1 regression, 2 bad input.")
-    p.add_argument("baseline", help="pytest-benchmark JSON of the baseline run")
+    p.add_argument("baseline", nargs="+", help="pytest-benchmark JSON of the baseline run; several are pooled, "
+                   "and time tolerances widen to how far those sessions disagree")
     p.add_argument("current", help="pytest-benchmark JSON of the run to judge")
     p.add_argument("--allow-foreign-baseline", action="store_true",
                    help="compare even when the hardware keys differ (rows marked cross-hardware)")

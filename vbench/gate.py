@@ -25,7 +25,7 @@ from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.report import Report, compare_runs, match_cell
-from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, run_from_json
+from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json
 from vbench.compare.verdicts import CHECKS, REGRESSED, SampledCheck, judge_cell
 from vbench.errors import VBenchError
 
@@ -251,8 +251,11 @@ def _start(config: pytest.Config, bs) -> GateSession:
     else:
         paths = []
     if paths:
-        gate.baseline = load_run(paths[-1])
-        gate.cross_hardware = check_hardware(gate.baseline, gate.hardware_key, allow_foreign=settings.allow_foreign)
+        runs = [load_run(path) for path in paths[-settings.baseline_runs:]]
+        gate.cross_hardware = any([check_hardware(run, gate.hardware_key, allow_foreign=settings.allow_foreign)
+                                   for run in runs])
+        gate.baseline = runs[0] if len(runs) == 1 else merge_runs(
+            runs, f"{len(runs)} stored runs, {Path(runs[0].source).stem} .. {Path(runs[-1].source).stem}")
     return gate
 
 

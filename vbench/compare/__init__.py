@@ -13,7 +13,9 @@ from vbench.compare.io import atomic_write_bytes, atomic_write_text
 from vbench.compare.policy import DEFAULT_FAIL_ON, GatePolicy, parse_fail_on
 from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.report import Report, compare_runs
-from vbench.compare.runs import CellRecord, ForeignBaselineError, Run, load_run, merge_runs, run_from_json
+from vbench.compare.runs import (
+    CellRecord, ForeignBaselineError, Run, check_hardware, load_run, merge_runs, run_from_json,
+)
 from vbench.compare.stats import compare_samples
 from vbench.compare.verdicts import CHECKS, VERDICTS, Row, judge_cell
 
@@ -31,6 +33,7 @@ __all__ = [
     "CellRecord",
     "ForeignBaselineError",
     "Run",
+    "check_hardware",
     "load_run",
     "merge_runs",
     "run_from_json",

@@ -23,6 +23,9 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("confirm_rounds", "rounds re-measured, in the same process, for a cell that looks regressed "
                "before it fails the run; auto = max(10, 2 x the cell's rounds); 0 = no confirmation",
                "auto", "N|auto"),
+    OptionSpec("baseline_runs", "with --benchmark-compare from storage: pool the newest N stored runs of this "
+               "hardware_key as the baseline; with N >= 2 a time tolerance widens to how far those sessions "
+               "disagree with each other, per cell", "1", "N"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio, which cancels machine drift: on or off", "off", "on|off"),
     OptionSpec("relative_pairs", "interleaved (eager, cell) call pairs per cell for the relative metric", "10", "N"),
@@ -45,6 +48,7 @@ class GateSettings:
     confirm_rounds: int | None  # None: auto
     relative: bool = False
     relative_pairs: int = 10
+    baseline_runs: int = 1
     allow_foreign: bool = False
     verdict_md: Path | None = None
     verdict_json: Path | None = None
@@ -97,6 +101,7 @@ def resolve_gate_settings(
         confirm_rounds=confirm,
         relative=relative in ("on", "true", "1"),
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
+        baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),
         allow_foreign=_flag(get(GATE_FLAGS[0]) or False),
         verdict_md=Path(raw["verdict_md"]) if raw["verdict_md"] else None,
         verdict_json=Path(raw["verdict_json"]) if raw["verdict_json"] else None,

@@ -30,6 +30,8 @@ class CellRecord:
     name: str
     extra: dict[str, Any]
     samples: list[float] | None
+    # Set on runs pooled by merge_runs: each session's own samples, for the between-session spread.
+    sessions: dict[str, tuple[list[float], ...]] = field(default_factory=dict)  # source -> per-session samples
 
     @property
     def label(self) -> str:
@@ -43,6 +45,10 @@ class CellRecord:
     def relative_samples(self) -> list[float] | None:
         """Per-pair ratios cell / interleaved eager reference."""
         return self.extra.get("rel_time_samples")
+
+    def session_samples(self, source: str) -> tuple[list[float], ...]:
+        """Per-session samples of ``source`` (``time`` or ``relative``) of a pooled run; () otherwise."""
+        return self.sessions.get(source, ())
 
     def confirm_samples(self, source: str) -> list[float] | None:
         """The gate's confirmation re-measure of ``source`` (``time`` or ``relative``), if it ran."""
@@ -131,10 +137,11 @@ def check_hardware(baseline: Run, current_key: str | None, *, allow_foreign: boo
 
 
 def merge_runs(runs: Iterable[Run], source: str) -> Run:
-    """Pool several runs of the same cells (``vbench ab``'s interleaved sessions) into one.
+    """Pool several runs of the same cells (stored baselines, ``vbench ab``'s sessions) into one.
 
-    Raw time samples and relative-time samples are concatenated; numeric metrics (memory, cold
-    start, ...) keep the median over the runs.
+    Raw time samples and relative-time samples are concatenated, and each run's own samples are kept
+    per cell (:meth:`CellRecord.session_samples`) so the gate can see how far whole sessions disagree;
+    numeric metrics (memory, cold start, ...) keep the median over the runs.
     """
     import statistics
 
@@ -142,8 +149,7 @@ def merge_runs(runs: Iterable[Run], source: str) -> Run:
     if not runs:
         raise VBenchError("nothing to merge")
     merged = Run(source, runs[0].hardware_key, machine_info=runs[0].machine_info)
-    samples: dict[str, list[float]] = {}
-    relative: dict[str, list[float]] = {}
+    per_session: dict[str, dict[str, list[list[float]]]] = {}
     values: dict[str, dict[str, list[float]]] = {}
     for run in runs:
         merged.skipped.update(run.skipped)
@@ -151,15 +157,19 @@ def merge_runs(runs: Iterable[Run], source: str) -> Run:
             if name not in merged.cells:
                 extra = {k: v for k, v in cell.extra.items() if k != "gate_confirm"}
                 merged.cells[name] = CellRecord(cell.fullname, cell.name, extra, None)
-            samples.setdefault(name, []).extend(cell.time_samples() or [])
-            relative.setdefault(name, []).extend(cell.relative_samples() or [])
+            sessions = per_session.setdefault(name, {"time": [], "relative": []})
+            for kind, samples in (("time", cell.time_samples()), ("relative", cell.relative_samples())):
+                if samples:
+                    sessions[kind].extend(cell.session_samples(kind) or (list(samples),))
             for key, value in cell.extra.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     values.setdefault(name, {}).setdefault(key, []).append(value)
     for name, cell in merged.cells.items():
-        cell.samples = samples[name] or None
+        sessions = per_session[name]
+        cell.samples = [x for session in sessions["time"] for x in session] or None
+        cell.sessions = {kind: tuple(s) for kind, s in sessions.items() if s}
         for key, vals in values.get(name, {}).items():
             cell.extra[key] = statistics.median(vals)
-        if relative[name]:
-            cell.extra["rel_time_samples"] = relative[name]
+        if sessions["relative"]:
+            cell.extra["rel_time_samples"] = [x for session in sessions["relative"] for x in session]
     return merged

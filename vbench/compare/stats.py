@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampleComparison", "compare_samples", "mann_whitney_p", "bootstrap_ratio", "statistic"]
+__all__ = ["SampleComparison", "compare_samples", "mann_whitney_p", "bootstrap_ratio", "statistic", "session_spread"]
 
 STATISTICS = {"median": 50.0, "p90": 90.0}
 
@@ -22,6 +22,19 @@ STATISTICS = {"median": 50.0, "p90": 90.0}
 def statistic(samples: Sequence[float], name: str) -> float:
     """``median`` or ``p90`` of ``samples`` (numpy's linear-interpolated percentile)."""
     return float(np.percentile(np.asarray(samples, dtype=float), STATISTICS[name]))
+
+
+def session_spread(sessions: Sequence[Sequence[float]], name: str) -> float | None:
+    """How far whole sessions of the same cell disagree: max / min - 1 of ``name`` over the sessions.
+
+    Rounds within one process share that process's offset (memory placement, thread placement,
+    the machine's state), which no within-run test sees; the spread of several stored sessions does.
+    None with fewer than two sessions.
+    """
+    values = [statistic(s, name) for s in sessions if len(s)]
+    if len(values) < 2 or min(values) <= 0:
+        return None
+    return max(values) / min(values) - 1
 
 
 def mann_whitney_p(baseline: Sequence[float], current: Sequence[float]) -> float:

@@ -14,7 +14,7 @@ from typing import Any
 
 from vbench.compare.policy import GatePolicy
 from vbench.compare.runs import CellRecord
-from vbench.compare.stats import compare_samples
+from vbench.compare.stats import compare_samples, session_spread
 
 __all__ = [
     "REGRESSED", "IMPROVED", "UNCHANGED", "NEW", "MISSING", "MODEL_CHANGED", "VERDICTS",
@@ -100,6 +100,11 @@ class SampledCheck:
                  policy: GatePolicy) -> Row:
         cmp = compare_samples(b, c, self.stat)
         tol = policy.tolerance(label, self.category)
+        # A pooled baseline shows how far whole sessions disagree; a change within that is not one.
+        spread = session_spread(base.session_samples(self.source), self.stat)
+        widened = tol is not None and spread is not None and spread > tol
+        if widened:
+            tol = spread
         ratio, low, high = cmp.ratio, cmp.low, cmp.high
         baseline, current = cmp.baseline * self.scale, cmp.current * self.scale
         if self.invert:  # throughput = batch / latency: the ratio and its interval flip
@@ -112,6 +117,9 @@ class SampledCheck:
         note = ""
         if verdict == UNCHANGED and tol is not None and abs(worse_by) > tol:
             note = "beyond tolerance but not significant"
+        if widened:
+            sessions = len(base.session_samples(self.source))
+            note = _joined(note, f"tolerance widened to the spread of {sessions} baseline sessions")
         return Row(label, self.metric, verdict, baseline, current, change, tol, cmp.band, cmp.p_value,
                    low - 1, high - 1, self.unit, note)
 
