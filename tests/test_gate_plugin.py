@@ -88,6 +88,28 @@ def test_relative_metric_is_measured_interleaved_and_judged(project):
     assert "rel_time_samples" not in cells["tiny_net-eager-bs1-32px"]
 
 
+def test_probe_ratio_is_measured_for_every_cell_and_a_confirmed_rise_fails(project):
+    first = run(project, "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1", "--vb-probe", "on",
+                "--vb-relative-pairs", "5", "--benchmark-json", "base.json")
+    assert first.ret == 0
+    data = json.loads((project.path / "base.json").read_text())
+    for bench in data["benchmarks"]:
+        ratios = bench["extra_info"]["norm_time_samples"]
+        assert len(ratios) == 5 and all(r > 0 for r in ratios)
+        assert bench["extra_info"]["norm_time"] == pytest.approx(sorted(ratios)[2])
+        # The baseline claims each cell took a tenth of the probe's share it takes now.
+        bench["extra_info"]["norm_time_samples"] = [r / 10 for r in ratios]
+    (project.path / "base.json").write_text(json.dumps(data))
+    result = run(project, "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1", "--vb-probe", "on",
+                 "--vb-relative-pairs", "5", "--benchmark-compare=base.json", "--vb-confirm-rounds", "6",
+                 "--vb-fail-on", "time:off,tail:off,memory:off,rss:off,cold_start:off", "--benchmark-json", "out.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*tiny_net-eager-bs1-32px*norm_time*regressed*confirmed: *re-measure of 6*"])
+    out = {b["param"]: b["extra_info"] for b in json.loads((project.path / "out.json").read_text())["benchmarks"]}
+    assert len(out["tiny_net-eager-bs1-32px"]["gate_confirm"]["norm_time_samples"]) == 6
+    assert "samples_s" not in out["tiny_net-eager-bs1-32px"]["gate_confirm"]  # only the ratio looked regressed
+
+
 def test_foreign_baseline_refused_in_one_line_unless_allowed(project):
     foreign = GOLDEN / "foreign.json"
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-compare={foreign}")

@@ -47,6 +47,7 @@ class GateSession:
     baseline: Run | None = None
     cross_hardware: bool = False
     report: Report | None = None
+    probe: Any = None  # the machine probe, built on first use
 
     # -- per cell --------------------------------------------------------------------------------
 
@@ -60,23 +61,38 @@ class GateSession:
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
         timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
         turns = getattr(runner, "turns", None)  # vbench ab: what is re-measured takes a turn of its own
-        exclusive = turns is not None and (self.settings.relative or self.baseline is not None)
+        exclusive = turns is not None and (self.settings.relative or self.settings.probe or self.baseline is not None)
         if exclusive:
             turns.before_round(f"{cell.id} gate")
         try:
-            self._measure_after(cell, bench, cell_step, eager_step, context, timer, extra)
+            self._measure_after(cell, bench, cell_step, eager_step, context, timer, extra, runner.device)
         finally:
             if exclusive:
                 turns.release()
 
-    def _measure_after(self, cell, bench, cell_step, eager_step, context, timer, extra) -> None:
+    def _references(self, cell, eager_step, device) -> dict[str, Any]:
+        """What this cell's time is divided by, per ratio metric: the eager model (``rel_time``,
+        --vb-relative) and the machine probe (``norm_time``, --vb-probe)."""
+        refs: dict[str, Any] = {}
+        if self.settings.relative and eager_step is not None and cell.optimization != "eager":
+            refs["rel_time"] = eager_step
+        if self.settings.probe:
+            if self.probe is None:
+                from vbench.probe import machine_probe
+
+                self.probe = machine_probe(device)
+            refs["norm_time"] = self.probe
+        return refs
+
+    def _measure_after(self, cell, bench, cell_step, eager_step, context, timer, extra, device) -> None:
         from vbench.timing import time_call
 
         pairs = self.settings.relative_pairs
         with context():
-            if self.settings.relative and eager_step is not None and cell.optimization != "eager":
-                extra["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, pairs, timer)
-                extra["rel_time"] = float(_median(extra["rel_time_samples"]))
+            refs = self._references(cell, eager_step, device)
+            for metric, reference in refs.items():
+                extra[f"{metric}_samples"] = _interleaved_ratios(cell_step, reference, pairs, timer)
+                extra[metric] = float(_median(extra[f"{metric}_samples"]))
             if self.baseline is None:
                 return
             samples = list(bench.stats.stats.data)
@@ -90,11 +106,11 @@ class GateSession:
             if not looks or rounds == 0:
                 return
             confirm: dict[str, Any] = {"looked_regressed": looks, "rounds": rounds}
-            if any(m != "rel_time" for m in looks):
+            if any(m not in refs for m in looks):
                 cell_step()  # the first re-measured call pays any cache refill; keep it out
                 confirm["samples_s"] = [time_call(cell_step, timer) for _ in range(rounds)]
-            if "rel_time" in looks and eager_step is not None:
-                confirm["rel_time_samples"] = _interleaved_ratios(cell_step, eager_step, max(rounds, pairs), timer)
+            for metric in (m for m in looks if m in refs):
+                confirm[f"{metric}_samples"] = _interleaved_ratios(cell_step, refs[metric], max(rounds, pairs), timer)
             extra["gate_confirm"] = confirm
 
     # -- session end -----------------------------------------------------------------------------

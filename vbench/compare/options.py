@@ -28,7 +28,11 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
                "disagree with each other, per cell", "1", "N"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio, which cancels machine drift: on or off", "off", "on|off"),
-    OptionSpec("relative_pairs", "interleaved (eager, cell) call pairs per cell for the relative metric", "10", "N"),
+    OptionSpec("probe", "also time each cell interleaved with a fixed machine probe (plain torch work independent "
+               "of the code under test) and judge the ratio norm_time, which cancels a machine that got slower: "
+               "on or off", "off", "on|off"),
+    OptionSpec("relative_pairs", "interleaved call pairs per cell for each ratio metric (--vb-relative, --vb-probe)",
+               "10", "N"),
     OptionSpec("verdict_md", "write the verdict table as Markdown here (also appended to $GITHUB_STEP_SUMMARY "
                "when that is set)", None, "FILE"),
     OptionSpec("verdict_json", "write the verdicts as JSON here", None, "FILE"),
@@ -47,6 +51,7 @@ class GateSettings:
     policy: GatePolicy
     confirm_rounds: int | None  # None: auto
     relative: bool = False
+    probe: bool = False
     relative_pairs: int = 10
     baseline_runs: int = 1
     allow_foreign: bool = False
@@ -91,15 +96,19 @@ def resolve_gate_settings(
     except ValueError:
         raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}") from None
     confirm = None if str(raw["confirm_rounds"]).strip() == "auto" else _int("confirm_rounds", raw["confirm_rounds"], 0)
-    relative = str(raw["relative"]).strip().lower()
-    if relative not in ("on", "off", "true", "false", "1", "0"):
-        raise VBenchError(f"--vb-relative must be on or off, got {raw['relative']!r}")
+    switches = {}
+    for name in ("relative", "probe"):
+        value = str(raw[name]).strip().lower()
+        if value not in ("on", "off", "true", "false", "1", "0"):
+            raise VBenchError(f"--vb-{name} must be on or off, got {raw[name]!r}")
+        switches[name] = value in ("on", "true", "1")
     # Unset --vb-fail-on leaves the matrix file's gate.fail_on (then the defaults) in charge.
     user_fail_on = get(GATE_OPTIONS[0]) or None
     return GateSettings(
         policy=GatePolicy.build(user_fail_on, matrix, alpha),
         confirm_rounds=confirm,
-        relative=relative in ("on", "true", "1"),
+        relative=switches["relative"],
+        probe=switches["probe"],
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),
         allow_foreign=_flag(get(GATE_FLAGS[0]) or False),

@@ -25,7 +25,8 @@ __all__ = ["CATEGORIES", "DEFAULT_FAIL_ON", "parse_fail_on", "GatePolicy", "load
 CATEGORIES: dict[str, str] = {
     "time": "latency median, throughput (needs significance as well)",
     "tail": "latency p90 (needs significance as well; a shared machine's tail is noisier than its median)",
-    "relative": "cell time over the interleaved eager reference (needs significance as well)",
+    "relative": "cell time over an interleaved reference: the eager model (rel_time) or the machine probe "
+                "(norm_time) (needs significance as well)",
     "memory": "peak_mem_allocated_mb, peak_mem_reserved_mb (CUDA: near deterministic)",
     "rss": "peak_rss_mb (CPU resident set: allocator caching and library pages make it noisier)",
     "cold_start": "cold_start_s (build + convert/compile + first call; one sample)",

@@ -18,6 +18,10 @@ from vbench.errors import VBenchError
 __all__ = ["CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
 
 
+# Where raw samples come from: per-round seconds, and ratios measured in interleaved pairs.
+SAMPLE_SOURCES = ("time", "rel_time", "norm_time")
+
+
 class ForeignBaselineError(VBenchError):
     """The baseline was measured on other hardware or software (another ``hardware_key``)."""
 
@@ -42,18 +46,19 @@ class CellRecord:
         """The per-round seconds pytest-benchmark timed."""
         return self.samples
 
-    def relative_samples(self) -> list[float] | None:
-        """Per-pair ratios cell / interleaved eager reference."""
-        return self.extra.get("rel_time_samples")
+    def samples_of(self, source: str) -> list[float] | None:
+        """Raw samples of ``source``: ``time`` (per-round seconds) or a ratio measured in pairs,
+        ``rel_time`` (cell / eager) or ``norm_time`` (cell / machine probe)."""
+        return self.samples if source == "time" else self.extra.get(f"{source}_samples")
 
     def session_samples(self, source: str) -> tuple[list[float], ...]:
-        """Per-session samples of ``source`` (``time`` or ``relative``) of a pooled run; () otherwise."""
+        """Per-session samples of ``source`` of a pooled run; () otherwise."""
         return self.sessions.get(source, ())
 
     def confirm_samples(self, source: str) -> list[float] | None:
-        """The gate's confirmation re-measure of ``source`` (``time`` or ``relative``), if it ran."""
+        """The gate's confirmation re-measure of ``source``, if it ran."""
         confirm = self.extra.get("gate_confirm") or {}
-        return confirm.get("samples_s" if source == "time" else "rel_time_samples") or None
+        return confirm.get("samples_s" if source == "time" else f"{source}_samples") or None
 
 
 @dataclass
@@ -157,19 +162,20 @@ def merge_runs(runs: Iterable[Run], source: str) -> Run:
             if name not in merged.cells:
                 extra = {k: v for k, v in cell.extra.items() if k != "gate_confirm"}
                 merged.cells[name] = CellRecord(cell.fullname, cell.name, extra, None)
-            sessions = per_session.setdefault(name, {"time": [], "relative": []})
-            for kind, samples in (("time", cell.time_samples()), ("relative", cell.relative_samples())):
-                if samples:
-                    sessions[kind].extend(cell.session_samples(kind) or (list(samples),))
+            sessions = per_session.setdefault(name, {source: [] for source in SAMPLE_SOURCES})
+            for source in SAMPLE_SOURCES:
+                if samples := cell.samples_of(source):
+                    sessions[source].extend(cell.session_samples(source) or (list(samples),))
             for key, value in cell.extra.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     values.setdefault(name, {}).setdefault(key, []).append(value)
     for name, cell in merged.cells.items():
         sessions = per_session[name]
-        cell.samples = [x for session in sessions["time"] for x in session] or None
-        cell.sessions = {kind: tuple(s) for kind, s in sessions.items() if s}
+        cell.sessions = {source: tuple(s) for source, s in sessions.items() if s}
         for key, vals in values.get(name, {}).items():
             cell.extra[key] = statistics.median(vals)
-        if sessions["relative"]:
-            cell.extra["rel_time_samples"] = [x for session in sessions["relative"] for x in session]
+        pooled = {source: [x for session in s for x in session] for source, s in sessions.items() if s}
+        cell.samples = pooled.pop("time", None)
+        for source, samples in pooled.items():
+            cell.extra[f"{source}_samples"] = samples
     return merged

@@ -66,13 +66,13 @@ class SampledCheck:
     metric: str
     category: str
     stat: str = "median"
-    source: str = "time"  # "time": per-round seconds; "relative": per-pair ratios
+    source: str = "time"  # see CellRecord.samples_of
     scale: float = 1e3  # seconds -> ms for display
     unit: str = "ms"
     invert: bool = False
 
     def samples(self, cell: CellRecord) -> list[float] | None:
-        return cell.time_samples() if self.source == "time" else cell.relative_samples()
+        return cell.samples_of(self.source)
 
     def judge(self, label: str, base: CellRecord, cur: CellRecord, policy: GatePolicy) -> Row | None:
         """The verdict on the timed rounds; a regression must also show in the gate's confirmation
@@ -173,7 +173,8 @@ CHECKS = (
     SampledCheck("latency_median", "time", "median"),
     SampledCheck("latency_p90", "tail", "p90"),
     SampledCheck("throughput", "time", "median", unit="samples/s", invert=True),
-    SampledCheck("rel_time", "relative", "median", source="relative", scale=1.0, unit="x eager"),
+    SampledCheck("rel_time", "relative", "median", source="rel_time", scale=1.0, unit="x eager"),
+    SampledCheck("norm_time", "relative", "median", source="norm_time", scale=1.0, unit="x probe"),
     ScalarCheck("peak_mem_allocated_mb", "memory", "MiB"),
     ScalarCheck("peak_mem_reserved_mb", "memory", "MiB"),
     ScalarCheck("peak_rss_mb", "rss", "MiB"),
