@@ -179,9 +179,17 @@ def _cell_command(out: Path, slowdown: float, args) -> tuple[list[str], dict[str
            "--benchmark-json", str(out), "--vb-fail-on", "memory:off,rss:off,cold_start:off"]
     if args.threads:
         cmd += ["--vb-threads", str(args.threads)]
+    if args.judge == "probe":  # judge norm_time (cell / machine probe) alone
+        cmd += ["--vb-probe", "on", "--vb-relative-pairs", str(args.pairs), "--vb-fail-on", "time:off,tail:off"]
     if args.fail_on:
         cmd += ["--vb-fail-on", args.fail_on]
     return cmd, env
+
+
+def _cell_figure(path: Path, args) -> float:
+    """What the trial judged, from a session's JSON: the median round time, or the median norm_time."""
+    cell = json.loads(path.read_text())["benchmarks"][0]
+    return cell["extra_info"]["norm_time"] if args.judge == "probe" else cell["stats"]["median"]
 
 
 def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[int, float]:
@@ -193,8 +201,7 @@ def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[i
     if proc.returncode not in (0, 1) or not out.is_file():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
         raise RuntimeError(f"study session failed ({proc.returncode}): {' | '.join(tail)}")
-    median = json.loads(out.read_text())["benchmarks"][0]["stats"]["median"]
-    return proc.returncode, median
+    return proc.returncode, _cell_figure(out, args)
 
 
 def run_sessions(slowdowns, trials, args, log=print) -> list[dict]:
@@ -229,7 +236,7 @@ def run_sessions(slowdowns, trials, args, log=print) -> list[dict]:
 def _ab_pair(work: Path, tag: str, slowdown: float, args) -> tuple[Path, Path]:
     """Sessions A (no slowdown) and B (``slowdown``) at once, taking turns round by round as under
     ``vbench ab``; returns their JSON files."""
-    from vbench.interleave import TurnCoordinator
+    from vbench.interleave import TurnCoordinator, pinned_to, session_cpus
 
     coordinator, procs, outs = TurnCoordinator(), {}, {}
     try:
@@ -238,7 +245,9 @@ def _ab_pair(work: Path, tag: str, slowdown: float, args) -> tuple[Path, Path]:
             cmd, env = _cell_command(outs[side], s, args)
             cmd += [f"--vb-interleave={coordinator.spec(side, args.rounds).option}",
                     f"--vb-interleave-rounds={args.rounds}"]
-            procs[side] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cpus = session_cpus(cmd, os.sched_getaffinity(0))  # as vbench ab does
+            procs[side] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, preexec_fn=pinned_to(cpus))
         coordinator.serve(procs)
     finally:
         for proc in procs.values():
@@ -304,6 +313,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-time", type=float, default=0.3, help="sessions: --benchmark-max-time")
     parser.add_argument("--repeats", type=int, default=1, help="ab: session pairs per trial (vbench ab --repeats)")
     parser.add_argument("--iterations", type=int, default=3, help="interleaved: forward calls per timed round")
+    parser.add_argument("--judge", choices=("time", "probe"), default="time",
+                        help="sessions/ab: judge the absolute time metrics, or norm_time alone (--vb-probe on)")
+    parser.add_argument("--pairs", type=int, default=60, help="--judge probe: (cell, probe) pairs per cell")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall (perf_counter, vbench's CPU timer) or cpu (this process's CPU time)")
     parser.add_argument("--model", default="gate_study_net",

@@ -42,7 +42,7 @@ def test_tiny_ab_study_runs_a_real_session_pair(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     study = load_study()
     args = Namespace(clock="wall", rounds=4, max_time=0.01, batch=2, img=8, threads=1, fail_on=None, repeats=1,
-                     model="gate_study_net")
+                     model="gate_study_net", judge="time", pairs=10)
     policy = GatePolicy.build("memory:off,rss:off,cold_start:off")
     (result,) = study.run_ab([0.0], 1, args, policy, log=lambda line: None)
     assert result["slowdown"] == 0.0 and result["trials"] == 1 and result["caught"] in (0, 1)

@@ -93,3 +93,28 @@ def test_no_coordinator_is_one_line_error():
     coordinator._server.close()  # nothing listens there any more
     with pytest.raises(VBenchError, match="no coordinator at 127.0.0.1"):
         TurnClient(spec)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["bench", "--vb-threads", "1"], (0,)),
+    (["bench", "--vb-threads=2"], (0, 1)),
+    (["bench"], (0, 1, 2, 3)),
+    (["bench", "--vb-threads", "8"], (0, 1, 2, 3)),  # more threads than CPUs: all of them
+])
+def test_both_sessions_share_one_cpu_set(args, expected):
+    from vbench.interleave import session_cpus
+
+    assert session_cpus(args, [3, 1, 0, 2]) == expected
+
+
+def test_pinned_child_runs_only_on_its_cpus():
+    import os
+
+    from vbench.interleave import pinned_to
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this OS")
+    cpu = min(os.sched_getaffinity(0))
+    out = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                         preexec_fn=pinned_to((cpu,)), capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"[{cpu}]"

@@ -23,7 +23,7 @@ from vbench.compare.policy import GatePolicy
 from vbench.compare.report import Report, compare_runs
 from vbench.compare.runs import load_run, merge_runs
 from vbench.errors import VBenchError
-from vbench.interleave import TurnCoordinator
+from vbench.interleave import TurnCoordinator, pinned_to, session_cpus
 
 __all__ = ["ABResult", "run_ab", "speedups"]
 
@@ -81,6 +81,7 @@ def run_ab(
     commands: list[str] = []
     created: list[Path] = []
     paired = unpaired = 0
+    cpus = session_cpus(pytest_args, os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1))
     try:
         for side in revs:
             _git(repo, "worktree", "add", "--detach", str(trees[side]), shas[side])
@@ -102,7 +103,7 @@ def run_ab(
                     commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
                     with open(paths[side].with_suffix(".log"), "w") as log_file:  # a pipe could fill and block
                         procs[side] = subprocess.Popen(cmd, cwd=trees[side], env=env, stdout=log_file,
-                                                       stderr=subprocess.STDOUT)
+                                                       stderr=subprocess.STDOUT, preexec_fn=pinned_to(cpus))
                 stats = coordinator.serve(procs)
             finally:
                 for proc in procs.values():
@@ -123,5 +124,6 @@ def run_ab(
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
     report = compare_runs(side_runs["A"], side_runs["B"], policy or GatePolicy())
     report.notes.append(f"A/B: {repeats} session pair(s), {rounds} rounds per cell and session, taken in turns "
-                        f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; raw samples pooled per side")
+                        f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; raw samples pooled per side; "
+                        f"both sides on CPU(s) {','.join(map(str, cpus))}")
     return ABResult(report, speedups(report), commands)
