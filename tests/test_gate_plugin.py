@@ -74,6 +74,10 @@ def test_regression_confirmed_fails_with_exit_1_and_writes_verdicts(project, mon
     assert len(cell["extra_info"]["gate_confirm"]["samples_s"]) == 12
     verdicts = json.loads((project.path / "v.json").read_text())
     assert verdicts["exit_status"] == 1
+    # ... and again in a fresh pytest process running only that cell (the baseline is 1000x faster).
+    (median,) = [r for r in verdicts["rows"] if r["cell"] == "tiny_net-eager-bs1-32px" and r["metric"] == "latency_median"]
+    assert "again in a fresh process: +" in median["note"]
+    assert "time regressions re-measured in a fresh process: tiny_net-eager-bs1-32px" in verdicts["notes"]
     assert (project.path / "v.md").read_text().startswith("### vbench gate: FAILED")
     assert "### vbench gate" in summary.read_text()
     assert not [p for p in project.path.iterdir() if p.name.endswith(".tmp")]

@@ -24,7 +24,7 @@ import pytest
 from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
-from vbench.compare.report import Report, compare_runs, match_cell
+from vbench.compare.report import Report, compare_runs, match_cell, reconfirm, regressed_sampled_cells
 from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json
 from vbench.compare.verdicts import CHECKS, REGRESSED, SampledCheck, judge_cell
 from vbench.errors import VBenchError
@@ -126,8 +126,22 @@ class GateSession:
             "vbench": {"skipped": _skipped(config)},
         }
         current = run_from_json(data, "this run", require_samples=False)
-        self.report = compare_runs(self.baseline, current, self.settings.policy,
-                                   allow_foreign=self.settings.allow_foreign)
+        report = compare_runs(self.baseline, current, self.settings.policy, allow_foreign=self.settings.allow_foreign)
+        labels = set(regressed_sampled_cells(report))
+        if labels and self.settings.confirm_process:
+            if config.getoption("numprocesses", None):
+                report.notes.append("fresh-process confirmation skipped under xdist (workers time differently)")
+            else:
+                from vbench.fresh import remeasure
+
+                try:
+                    fresh = remeasure(config, [c.fullname for c in current.cells.values() if c.label in labels])
+                except VBenchError as exc:
+                    report.notes.append(f"fresh-process confirmation not done: {exc}")
+                else:
+                    reconfirm(report, self.baseline, fresh)
+                    report.notes.append(f"time regressions re-measured in a fresh process: {', '.join(sorted(labels))}")
+        self.report = report
         return self.report
 
     def no_baseline_line(self) -> str:
@@ -298,6 +312,12 @@ def _make_writes_atomic(bs) -> None:
             self.logger.info(f"Saved benchmark data in: {output_file}")
 
         storage.save = types.MethodType(save, storage)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from vbench.fresh import keep_only_cells
+
+    keep_only_cells(config, items)  # a no-op unless this is a fresh-process confirmation
 
 
 @pytest.hookimpl(wrapper=True)

@@ -26,6 +26,9 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("baseline_runs", "with --benchmark-compare from storage: pool the newest N stored runs of this "
                "hardware_key as the baseline; with N >= 2 a time tolerance widens to how far those sessions "
                "disagree with each other, per cell", "1", "N"),
+    OptionSpec("confirm_process", "re-measure cells still regressed after the in-process confirmation in a fresh "
+               "pytest process (same arguments, only those cells) and fail only if they regress there too: on or off",
+               "on", "on|off"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio, which cancels machine drift: on or off", "off", "on|off"),
     OptionSpec("probe", "also time each cell interleaved with a fixed machine probe (plain torch work independent "
@@ -52,6 +55,7 @@ class GateSettings:
     confirm_rounds: int | None  # None: auto
     relative: bool = False
     probe: bool = False
+    confirm_process: bool = True
     relative_pairs: int = 10
     baseline_runs: int = 1
     allow_foreign: bool = False
@@ -97,10 +101,10 @@ def resolve_gate_settings(
         raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}") from None
     confirm = None if str(raw["confirm_rounds"]).strip() == "auto" else _int("confirm_rounds", raw["confirm_rounds"], 0)
     switches = {}
-    for name in ("relative", "probe"):
+    for name in ("relative", "probe", "confirm_process"):
         value = str(raw[name]).strip().lower()
         if value not in ("on", "off", "true", "false", "1", "0"):
-            raise VBenchError(f"--vb-{name} must be on or off, got {raw[name]!r}")
+            raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {raw[name]!r}")
         switches[name] = value in ("on", "true", "1")
     # Unset --vb-fail-on leaves the matrix file's gate.fail_on (then the defaults) in charge.
     user_fail_on = get(GATE_OPTIONS[0]) or None
@@ -109,6 +113,7 @@ def resolve_gate_settings(
         confirm_rounds=confirm,
         relative=switches["relative"],
         probe=switches["probe"],
+        confirm_process=switches["confirm_process"],
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),
         allow_foreign=_flag(get(GATE_FLAGS[0]) or False),
