@@ -9,7 +9,9 @@ processes of the one cell ``gate_study_net-eager``, the second run with ``--benc
 the first's JSON, so the real gate judges it (pytest-benchmark rounds, tolerance plus Mann-Whitney U
 and bootstrap significance, confirmation re-measure, exit status). The slowdown reaches the second
 process through ``$VBENCH_STUDY_SLOWDOWN``. Sessions run in the order A0, B0, A1, B1, ...; the A/A
-trial i compares A(i+1) with A(i), the A/B trial i compares B(i) with A(i).
+trial i compares A(i+1) with A(i), the A/B trial i compares B(i) with A(i). With ``--baseline-runs K``
+the A sessions are stored and trial i compares with the K A sessions before it, pooled
+(``--vb-baseline-runs K``). ``--judge probe`` gates on ``norm_time`` (the machine probe) instead.
 
 ``--mode ab`` (the ``vbench ab`` regime): every trial is ``--repeats`` pairs of pytest processes of the
 cell, A without and B with the slowdown, running at once and taking turns round by round through a
@@ -192,12 +194,12 @@ def _cell_figure(path: Path, args) -> float:
     return cell["extra_info"]["norm_time"] if args.judge == "probe" else cell["stats"]["median"]
 
 
-def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[int, float]:
-    """One pytest process of the study cell; returns (exit status, median seconds)."""
+def _session(out: Path, slowdown: float, args, compare: list[str]) -> tuple[int, float]:
+    """One pytest process of the study cell with the ``compare`` arguments; returns (exit status, figure)."""
     cmd, env = _cell_command(out, slowdown, args)
-    if baseline is not None:
-        cmd += [f"--benchmark-compare={baseline}", "--vb-verdict-json", str(out.with_suffix(".verdicts.json"))]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    if any(a.startswith("--benchmark-compare") for a in compare):
+        cmd += ["--vb-verdict-json", str(out.with_suffix(".verdicts.json"))]
+    proc = subprocess.run(cmd + compare, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode not in (0, 1) or not out.is_file():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
         raise RuntimeError(f"study session failed ({proc.returncode}): {' | '.join(tail)}")
@@ -205,23 +207,35 @@ def _session(out: Path, slowdown: float, args, baseline: Path | None) -> tuple[i
 
 
 def run_sessions(slowdowns, trials, args, log=print) -> list[dict]:
-    """The sessions mode; returns one result per slowdown (0 = A/A)."""
+    """The sessions mode; returns one result per slowdown (0 = A/A).
+
+    With ``args.baseline_runs`` K > 1 the A sessions are stored (pytest-benchmark storage) and every
+    trial compares with the newest K of them pooled (``--vb-baseline-runs K``), as a CI job does
+    against main's stored runs; the first K A sessions only build that baseline."""
     work = Path(tempfile.mkdtemp(prefix="vbench-study-"))
     levels = [s for s in slowdowns if s > 0]
     caught = {s: 0 for s in [0.0, *levels]}
     ratios = {s: [] for s in caught}
+    k = args.baseline_runs
+    store = ["--benchmark-storage", f"file://{work / 'store'}"]
     started = time.perf_counter()
-    _, a_median = _session(work / "A0.json", 0.0, args, None)
+    figures = [_session(work / f"A{j}.json", 0.0, args, [*store, f"--benchmark-save=A{j}"] if k > 1 else [])[1]
+               for j in range(k)]
     for i in range(trials):
-        base = work / f"A{i}.json"
+        if k > 1:
+            compare = [*store, "--benchmark-compare", f"--vb-baseline-runs={k}"]
+            save_a = [f"--benchmark-save=A{i + k}"]
+        else:
+            compare, save_a = [f"--benchmark-compare={work / f'A{i}.json'}"], []
+        reference = statistics.median(figures[-k:])
         for s in levels:
-            status, median = _session(work / f"B{i}-{s:g}.json", s, args, base)
+            status, figure = _session(work / f"B{i}-{s:g}.json", s, args, compare)
             caught[s] += status == 1
-            ratios[s].append(median / a_median)
-        status, median = _session(work / f"A{i + 1}.json", 0.0, args, base)
+            ratios[s].append(figure / reference)
+        status, figure = _session(work / f"A{i + k}.json", 0.0, args, compare + save_a)
         caught[0.0] += status == 1
-        ratios[0.0].append(median / a_median)
-        a_median = median
+        ratios[0.0].append(figure / reference)
+        figures.append(figure)
         log(f"trial {i + 1}/{trials}: caught so far {caught}")
     seconds = time.perf_counter() - started
     results = [_result(s, trials, caught[s], ratios[s], seconds) for s in caught]
@@ -312,6 +326,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="(minimum) timed rounds per side per trial")
     parser.add_argument("--max-time", type=float, default=0.3, help="sessions: --benchmark-max-time")
     parser.add_argument("--repeats", type=int, default=1, help="ab: session pairs per trial (vbench ab --repeats)")
+    parser.add_argument("--baseline-runs", type=int, default=1,
+                        help="sessions: judge against the newest N stored A sessions pooled (--vb-baseline-runs N)")
     parser.add_argument("--iterations", type=int, default=3, help="interleaved: forward calls per timed round")
     parser.add_argument("--judge", choices=("time", "probe"), default="time",
                         help="sessions/ab: judge the absolute time metrics, or norm_time alone (--vb-probe on)")
