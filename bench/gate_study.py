@@ -178,13 +178,18 @@ def _cell_command(out: Path, slowdown: float, args) -> tuple[list[str], dict[str
            "-p", "no:cacheprovider", "--vb-models", args.model, "--vb-opts", "eager",
            "--vb-batch-sizes", str(args.batch), "--vb-img-sizes", str(args.img),
            "--benchmark-min-rounds", str(args.rounds), "--benchmark-max-time", str(args.max_time),
-           "--benchmark-json", str(out), "--vb-fail-on", "memory:off,rss:off,cold_start:off"]
+           "--benchmark-json", str(out)]
     if args.threads:
         cmd += ["--vb-threads", str(args.threads)]
-    if args.judge == "probe":  # judge norm_time (cell / machine probe) alone
-        cmd += ["--vb-probe", "on", "--vb-relative-pairs", str(args.pairs), "--vb-fail-on", "time:off,tail:off"]
+    # One --vb-fail-on (the last one given wins): memory, RSS and cold start are not what the study
+    # injects; --judge probe gates on norm_time (cell / machine probe) alone.
+    fail_on = ["memory:off,rss:off,cold_start:off"]
+    if args.judge == "probe":
+        cmd += ["--vb-probe", "on", "--vb-relative-pairs", str(args.pairs)]
+        fail_on.append("time:off,tail:off")
     if args.fail_on:
-        cmd += ["--vb-fail-on", args.fail_on]
+        fail_on.append(args.fail_on)
+    cmd += ["--vb-fail-on", ",".join(fail_on)]
     return cmd, env
 
 
@@ -249,27 +254,18 @@ def run_sessions(slowdowns, trials, args, log=print) -> list[dict]:
 
 def _ab_pair(work: Path, tag: str, slowdown: float, args) -> tuple[Path, Path]:
     """Sessions A (no slowdown) and B (``slowdown``) at once, taking turns round by round as under
-    ``vbench ab``; returns their JSON files."""
-    from vbench.interleave import TurnCoordinator, pinned_to, session_cpus
+    ``vbench ab`` (same coordinator, same CPU pinning); returns their JSON files."""
+    from vbench.interleave import PairSession, run_pair, session_cpus
 
-    coordinator, procs, outs = TurnCoordinator(), {}, {}
-    try:
-        for side, s in (("A", 0.0), ("B", slowdown)):
-            outs[side] = work / f"{tag}-{side}.json"
-            cmd, env = _cell_command(outs[side], s, args)
-            cmd += [f"--vb-interleave={coordinator.spec(side, args.rounds).option}",
-                    f"--vb-interleave-rounds={args.rounds}"]
-            cpus = session_cpus(cmd, os.sched_getaffinity(0))  # as vbench ab does
-            procs[side] = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL, preexec_fn=pinned_to(cpus))
-        coordinator.serve(procs)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-    for side, proc in procs.items():
-        if proc.wait() != 0 or not outs[side].is_file():
-            raise RuntimeError(f"study session {tag}-{side} failed ({proc.returncode})")
+    outs = {side: work / f"{tag}-{side}.json" for side in "AB"}
+    sessions = {}
+    for side, s in (("A", 0.0), ("B", slowdown)):
+        cmd, env = _cell_command(outs[side], s, args)
+        sessions[side] = PairSession(cmd, REPO, env)
+    _, status = run_pair(sessions, args.rounds, session_cpus(sessions["A"].cmd, os.sched_getaffinity(0)))
+    for side in "AB":
+        if status[side] != 0 or not outs[side].is_file():
+            raise RuntimeError(f"study session {tag}-{side} failed ({status[side]})")
     return outs["A"], outs["B"]
 
 

@@ -77,7 +77,15 @@ def test_regression_confirmed_fails_with_exit_1_and_writes_verdicts(project, mon
     # ... and again in a fresh pytest process running only that cell (the baseline is 1000x faster).
     (median,) = [r for r in verdicts["rows"] if r["cell"] == "tiny_net-eager-bs1-32px" and r["metric"] == "latency_median"]
     assert "again in a fresh process: +" in median["note"]
-    assert "time regressions re-measured in a fresh process: tiny_net-eager-bs1-32px" in verdicts["notes"]
+    assert "time regressions re-measured in a fresh process: 1 cell(s)" in verdicts["notes"]
+    assert cell["extra_info"]["gate_confirm"]["fresh"]["samples_s"]
+    # The saved JSON carries both confirmations: judged offline, it gives the same verdict.
+    from vbench.cli import main
+
+    assert main(["compare", str(baseline), str(project.path / "out.json"), "--json", str(project.path / "c.json")]) == 1
+    offline = json.loads((project.path / "c.json").read_text())
+    (again,) = [r for r in offline["rows"] if r["cell"] == "tiny_net-eager-bs1-32px" and r["metric"] == "latency_median"]
+    assert again["verdict"] == "regressed" and again["note"] == median["note"]
     assert (project.path / "v.md").read_text().startswith("### vbench gate: FAILED")
     assert "### vbench gate" in summary.read_text()
     assert not [p for p in project.path.iterdir() if p.name.endswith(".tmp")]

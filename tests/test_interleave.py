@@ -118,3 +118,16 @@ def test_pinned_child_runs_only_on_its_cpus():
     out = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
                          preexec_fn=pinned_to((cpu,)), capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"[{cpu}]"
+
+
+def test_when_one_side_fails_the_other_is_stopped(tmp_path):
+    from vbench.interleave import PairSession, run_pair
+
+    sessions = {
+        "A": PairSession([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, {}),
+        "B": PairSession([sys.executable, "-c", "import time; time.sleep(600)"], tmp_path, {}, tmp_path / "b.log"),
+    }
+    stats, status = run_pair(sessions, 5, [0])
+    assert status["A"] == 3 and status["B"] < 0  # B was killed rather than left running its 600 s
+    assert (stats.paired, stats.unpaired) == (0, 0)
+    assert (tmp_path / "b.log").exists()

@@ -5,11 +5,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["VBenchError", "UnknownNameError", "close_matches"]
+__all__ = ["VBenchError", "UnknownNameError", "close_matches", "telling_line"]
 
 
 class VBenchError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+def telling_line(output: str) -> str:
+    """The line of a child process's output that says what went wrong: its first ``ERROR`` line,
+    else its last non-empty line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return next((ln for ln in lines if ln.startswith("ERROR")), lines[-1] if lines else "no output")
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -5,7 +5,8 @@ Rounds of one process share that process's offset (where its memory landed, the 
 and so does the gate's in-process confirmation re-measure: on the 2-core development VM one A/A
 session in twenty ran its cell 5-6% slower throughout, rounds and re-measure alike. A second process
 draws a new offset; a real regression shows in both. The child gets the parent's own pytest
-arguments minus saving, comparing and xdist, and runs only the named cells.
+arguments minus saving, comparing, report files, turn-taking and xdist (``_DROPPED``), stores
+nothing outside a temporary folder, and runs only the named cells.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from vbench.compare.runs import Run, load_run
-from vbench.errors import VBenchError
+from vbench.errors import VBenchError, telling_line
 
 __all__ = ["ENV_ONLY_CELLS", "child_args", "remeasure", "keep_only_cells"]
 
@@ -37,7 +38,16 @@ _DROPPED: dict[str, int | str] = {
     "--benchmark-histogram": "?",
     "--vb-verdict-md": 1,
     "--vb-verdict-json": 1,
+    "--benchmark-storage": 1,  # the child stores (if an ini addopts says so) in a temporary folder
     "--vb-confirm-process": 1,
+    "--vb-interleave": 1,
+    "--vb-interleave-rounds": 1,
+    # Reports the parent writes: the child must not overwrite them with its one cell.
+    "--junitxml": 1,
+    "--junit-xml": 1,
+    "--report-log": 1,
+    "--html": 1,
+    "--basetemp": 1,
     "-n": 1,
     "--numprocesses": 1,
     "--maxprocesses": 1,
@@ -74,12 +84,14 @@ def remeasure(config: pytest.Config, node_ids: Sequence[str]) -> Run:
     with tempfile.TemporaryDirectory(prefix="vbench-fresh-") as tmp:
         out = Path(tmp) / "fresh.json"
         cmd = [sys.executable, "-m", "pytest", *child_args(config.invocation_params.args), "-q",
-               "-p", "no:cacheprovider", f"--benchmark-json={out}", "--vb-confirm-process=off"]
-        env = {**os.environ, ENV_ONLY_CELLS: "\n".join(node_ids)}
+               "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/store",
+               f"--junitxml={tmp}/junit.xml", "--vb-confirm-process=off"]
+        # An ini file's addopts come first, so the options above win over them (an autosave goes to
+        # the temporary storage, a JUnit report to the temporary folder); PYTEST_ADDOPTS is cleared.
+        env = {**os.environ, ENV_ONLY_CELLS: "\n".join(node_ids), "PYTEST_ADDOPTS": ""}
         proc = subprocess.run(cmd, cwd=config.invocation_params.dir, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not out.is_file():
-            lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-            raise VBenchError(f"the fresh process exited {proc.returncode}: {lines[-1] if lines else 'no output'}")
+            raise VBenchError(f"the fresh process exited {proc.returncode}: {telling_line(proc.stdout + proc.stderr)}")
         return load_run(out)
 
 

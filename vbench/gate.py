@@ -24,14 +24,13 @@ import pytest
 from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
-from vbench.compare.report import Report, compare_runs, match_cell, reconfirm, regressed_sampled_cells
+from vbench.compare.report import Report, compare_runs, match_cell, regressed_sampled_cells
 from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json
-from vbench.compare.verdicts import CHECKS, REGRESSED, SampledCheck, judge_cell
+from vbench.compare.verdicts import REGRESSED, SAMPLED_CHECKS, judge_cell
 from vbench.errors import VBenchError
 
 __all__ = ["GateSession", "gate_of"]
 
-_SAMPLED = tuple(c for c in CHECKS if isinstance(c, SampledCheck))
 MAX_TERMINAL_ROWS = 60
 
 
@@ -100,7 +99,7 @@ class GateSession:
             base = match_cell(self.baseline, current)
             if base is None:
                 return
-            looks = [r.metric for r in judge_cell(base, current, self.settings.policy, _SAMPLED)
+            looks = [r.metric for r in judge_cell(base, current, self.settings.policy, SAMPLED_CHECKS)
                      if r.verdict == REGRESSED]
             rounds = self.settings.rounds_to_confirm(len(samples))
             if not looks or rounds == 0:
@@ -120,29 +119,51 @@ class GateSession:
         if self.report is not None or self.baseline is None:
             return self.report
         bs = config._benchmarksession
+        kept = [b for b in bs.benchmarks if not b.has_error]
+        report = self._compare(config, kept)
+        names = regressed_sampled_cells(report)
+        if names and self.settings.confirm_process:
+            why_not = self._fresh_confirmation(config, kept, names)
+            if why_not:
+                report.notes.append(why_not)
+            else:  # judged again, now with the fresh samples in each cell's gate_confirm
+                report = self._compare(config, kept)
+                report.notes.append(f"time regressions re-measured in a fresh process: {len(names)} cell(s)")
+        self.report = report
+        return self.report
+
+    def _compare(self, config: pytest.Config, benchmarks) -> Report:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
-            "benchmarks": [b.as_dict(include_data=True) for b in bs.benchmarks if not b.has_error],
+            "benchmarks": [b.as_dict(include_data=True) for b in benchmarks],
             "vbench": {"skipped": _skipped(config)},
         }
         current = run_from_json(data, "this run", require_samples=False)
-        report = compare_runs(self.baseline, current, self.settings.policy, allow_foreign=self.settings.allow_foreign)
-        labels = set(regressed_sampled_cells(report))
-        if labels and self.settings.confirm_process:
-            if config.getoption("numprocesses", None):
-                report.notes.append("fresh-process confirmation skipped under xdist (workers time differently)")
-            else:
-                from vbench.fresh import remeasure
+        return compare_runs(self.baseline, current, self.settings.policy, allow_foreign=self.settings.allow_foreign)
 
-                try:
-                    fresh = remeasure(config, [c.fullname for c in current.cells.values() if c.label in labels])
-                except VBenchError as exc:
-                    report.notes.append(f"fresh-process confirmation not done: {exc}")
-                else:
-                    reconfirm(report, self.baseline, fresh)
-                    report.notes.append(f"time regressions re-measured in a fresh process: {', '.join(sorted(labels))}")
-        self.report = report
-        return self.report
+    def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str]) -> str | None:
+        """Re-measure ``names`` in a fresh process and keep its samples in each cell's
+        ``extra_info.gate_confirm.fresh`` (so the saved JSON judges the same later); returns why
+        not, when it could not be done."""
+        from vbench.fresh import remeasure
+        from vbench.plugin import session_of
+
+        if config.getoption("numprocesses", None):
+            return "fresh-process confirmation skipped under xdist (workers time differently)"
+        if session_of(config).settings.interleave:
+            return "fresh-process confirmation skipped while taking turns (vbench ab)"
+        try:
+            fresh = remeasure(config, names)
+        except VBenchError as exc:
+            return f"fresh-process confirmation not done: {exc}"
+        for bench in benchmarks:
+            cell = fresh.cells.get(bench.fullname)
+            if cell is not None:
+                confirm = bench.extra_info.setdefault("gate_confirm", {})
+                confirm["fresh"] = {key: cell.extra[key] for key in ("rel_time_samples", "norm_time_samples")
+                                    if cell.extra.get(key)}
+                confirm["fresh"]["samples_s"] = cell.samples
+        return None
 
     def no_baseline_line(self) -> str:
         saved = ("this run was saved as the first baseline" if self.saving

@@ -9,8 +9,11 @@ measures the other's work and machine drift lands on both sides alike.
 
 Protocol (one text line per message, one byte ``g`` per granted turn)::
 
-    side -> coordinator   hello A | ready CELL_ID | idle
+    side -> coordinator   hello A | ready KEY | idle
     coordinator -> side   g
+
+KEY is a cell id for one of its timed rounds, or ``<cell id> cold start`` / ``<cell id> gate`` for
+the measured work around them; turns on the same key alternate between the sides.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vbench.errors import VBenchError
 
 __all__ = [
     "SIDES", "InterleaveSpec", "parse_interleave", "TurnClient", "TurnCoordinator", "TurnStats", "timed_rounds",
-    "session_cpus", "pinned_to",
+    "session_cpus", "pinned_to", "PairSession", "run_pair",
 ]
 
 SIDES = ("A", "B")
@@ -76,19 +80,29 @@ class TurnClient:
         self._send(f"hello {spec.side}")
 
     def _send(self, line: str) -> None:
-        self._sock.sendall(line.encode() + b"\n")
+        try:
+            self._sock.sendall(line.encode() + b"\n")
+        except OSError as exc:
+            raise VBenchError(f"--vb-interleave: lost the coordinator ({exc.strerror or exc})") from None
 
     def before_round(self, key: str) -> None:
         """Block until the coordinator gives this side the turn for ``key`` (a cell id for one of its
         rounds; rounds of the same key alternate with the other side). Ends this side's last turn."""
         self._send(f"ready {key}")
-        if self._sock.recv(1) != GRANT:
+        try:
+            granted = self._sock.recv(1) == GRANT
+        except OSError as exc:
+            raise VBenchError(f"--vb-interleave: lost the coordinator ({exc.strerror or exc})") from None
+        if not granted:
             raise VBenchError("--vb-interleave: the coordinator went away")
 
     def release(self) -> None:
         """This side's measured work is over for now (a cell's rounds, its cold start): the other
-        side may take its turns without this one."""
-        self._send("idle")
+        side may take its turns without this one. Best effort: called on the way out of errors too."""
+        try:
+            self._send("idle")
+        except VBenchError:
+            pass
 
     def close(self) -> None:
         self._sock.close()
@@ -128,6 +142,8 @@ class TurnCoordinator:
         try:
             while any(p.poll() is None for p in processes.values()) or any(
                     s in ("idle", "waiting", "running") for s in self._state.values()):
+                if any(p.poll() not in (None, 0) for p in processes.values()):
+                    break  # a side failed: the run is lost, the caller stops the other side
                 for key, _ in sel.select(timeout=poll_s):
                     if key.data is None:
                         conn, _ = self._server.accept()
@@ -136,7 +152,10 @@ class TurnCoordinator:
                         buffers[conn] = b""
                         continue
                     conn = key.fileobj
-                    chunk = conn.recv(4096)
+                    try:
+                        chunk = conn.recv(4096)
+                    except OSError:  # reset by a side that died
+                        chunk = b""
                     if not chunk:
                         sel.unregister(conn)
                         self._gone(conn)
@@ -152,10 +171,14 @@ class TurnCoordinator:
                 self._grant()
         finally:
             sel.close()
-            for conn in self._conn.values():
-                conn.close()
-            self._server.close()
+            self.close()
         return self.stats
+
+    def close(self) -> None:
+        """Close the listening socket and every connection (idempotent)."""
+        for conn in self._conn.values():
+            conn.close()
+        self._server.close()
 
     def _message(self, conn: socket.socket, line: str) -> None:
         word, _, arg = line.partition(" ")
@@ -166,7 +189,9 @@ class TurnCoordinator:
             self._conn[arg] = conn
             self._state[arg] = "idle"
             return
-        side = next(s for s, c in self._conn.items() if c is conn)
+        side = next((s for s, c in self._conn.items() if c is conn), None)
+        if side is None:
+            return  # a message before hello: not one of ours
         if word == "ready":
             self._state[side], self._cell[side] = "waiting", arg
         elif word == "idle":
@@ -222,8 +247,8 @@ def timed_rounds(benchmark, step: Callable[[], object], cell_id: str, turns: Tur
 def session_cpus(pytest_args: Sequence[str], available: Iterable[int]) -> tuple[int, ...]:
     """The CPUs both sessions of a pair run on: one set for both, so a side never starts its round
     on a core the other side left idle. On the 2-core development VM, one-thread sessions left to
-    the scheduler timed the same cell 1-30% apart (A B A B round by round); pinned to one core they
-    agreed within 1.3%. With ``--vb-threads N`` in ``pytest_args`` the first N ``available`` CPUs,
+    the scheduler timed the same cell 1-30% apart (A B A B round by round); pinned to one core, six
+    A/A pairs agreed within 2%. With ``--vb-threads N`` in ``pytest_args`` the first N ``available`` CPUs,
     else all of them."""
     cpus = tuple(sorted(available))
     threads = None
@@ -242,3 +267,39 @@ def pinned_to(cpus: Sequence[int]) -> Callable[[], None] | None:
     if not hasattr(os, "sched_setaffinity"):
         return None
     return lambda: os.sched_setaffinity(0, cpus)
+
+
+@dataclass(frozen=True)
+class PairSession:
+    """One side's pytest command (without the turn-taking options), where it runs and where its
+    output goes (None: discarded)."""
+
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log: Path | None = None
+
+
+def run_pair(sessions: Mapping[str, PairSession], rounds: int, cpus: Sequence[int]) -> tuple[TurnStats, dict[str, int]]:
+    """Run sessions A and B at once, pinned to ``cpus``, taking turns through a fresh coordinator
+    with ``rounds`` timed rounds per cell; returns the turn statistics and each side's exit status.
+    When one side fails the other is stopped (its status is then negative)."""
+    coordinator = TurnCoordinator()
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for side in SIDES:
+            session = sessions[side]
+            cmd = [*session.cmd, f"--vb-interleave={coordinator.spec(side, rounds).option}",
+                   f"--vb-interleave-rounds={rounds}"]
+            with open(session.log or os.devnull, "w") as log:  # a pipe could fill and block the side
+                procs[side] = subprocess.Popen(cmd, cwd=session.cwd, env=session.env, stdout=log,
+                                               stderr=subprocess.STDOUT, preexec_fn=pinned_to(cpus))
+        stats = coordinator.serve(procs)
+    finally:
+        coordinator.close()
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        for proc in procs.values():
+            proc.wait()
+    return stats, {side: proc.returncode for side, proc in procs.items()}

@@ -22,8 +22,8 @@ from pathlib import Path
 from vbench.compare.policy import GatePolicy
 from vbench.compare.report import Report, compare_runs
 from vbench.compare.runs import load_run, merge_runs
-from vbench.errors import VBenchError
-from vbench.interleave import TurnCoordinator, pinned_to, session_cpus
+from vbench.errors import VBenchError, telling_line
+from vbench.interleave import PairSession, run_pair, session_cpus
 
 __all__ = ["ABResult", "run_ab", "speedups"]
 
@@ -90,33 +90,21 @@ def run_ab(
         for turn in range(repeats):
             log(f"vbench ab: session pair {turn + 1}/{repeats}, A={shas['A'][:10]} B={shas['B'][:10]}, "
                 f"rounds interleaved")
-            coordinator = TurnCoordinator()
-            procs, paths = {}, {}
-            try:
-                for side in revs:
-                    paths[side] = out / f"{side}-{turn + 1}.json"
-                    cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
-                           f"--benchmark-json={paths[side]}",
-                           f"--vb-interleave={coordinator.spec(side, rounds).option}", f"--vb-interleave-rounds={rounds}"]
-                    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                        [str(trees[side])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-                    commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
-                    with open(paths[side].with_suffix(".log"), "w") as log_file:  # a pipe could fill and block
-                        procs[side] = subprocess.Popen(cmd, cwd=trees[side], env=env, stdout=log_file,
-                                                       stderr=subprocess.STDOUT, preexec_fn=pinned_to(cpus))
-                stats = coordinator.serve(procs)
-            finally:
-                for proc in procs.values():
-                    if proc.poll() is None:
-                        proc.kill()
+            paths = {side: out / f"{side}-{turn + 1}.json" for side in revs}
+            sessions = {}
+            for side in revs:
+                cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
+                       f"--benchmark-json={paths[side]}"]
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                    [str(trees[side])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+                commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
+                sessions[side] = PairSession(cmd, trees[side], env, paths[side].with_suffix(".log"))
+            stats, status = run_pair(sessions, rounds, cpus)
             paired, unpaired = paired + stats.paired, unpaired + stats.unpaired
-            for side, proc in procs.items():
-                proc.wait()
-                if proc.returncode != 0 or not paths[side].is_file():
-                    output = paths[side].with_suffix(".log").read_text(errors="replace")
-                    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-                    why = next((ln for ln in lines if ln.startswith("ERROR")), lines[-1] if lines else "")
-                    raise VBenchError(f"pytest in {side} ({revs[side]}) exited {proc.returncode}: {why}")
+            for side in sorted(revs, key=lambda s: status[s] < 0):  # the side that failed first, not the one stopped
+                if status[side] != 0 or not paths[side].is_file():
+                    why = telling_line(paths[side].with_suffix(".log").read_text(errors="replace"))
+                    raise VBenchError(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}")
                 files[side].append(paths[side])
         side_runs = {s: merge_runs([load_run(f) for f in files[s]], f"{s}={revs[s]}") for s in revs}
     finally:

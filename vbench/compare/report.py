@@ -7,9 +7,9 @@ from typing import Any
 
 from vbench.compare.policy import GatePolicy
 from vbench.compare.runs import CellRecord, Run, check_hardware
-from vbench.compare.verdicts import CHECKS, MISSING, NEW, REGRESSED, UNCHANGED, VERDICTS, Row, SampledCheck, judge_cell
+from vbench.compare.verdicts import CHECKS, MISSING, NEW, REGRESSED, SAMPLED_CHECKS, VERDICTS, Row, judge_cell
 
-__all__ = ["Report", "compare_runs", "match_cell", "regressed_sampled_cells", "reconfirm"]
+__all__ = ["Report", "compare_runs", "match_cell", "regressed_sampled_cells"]
 
 
 @dataclass
@@ -104,35 +104,7 @@ def compare_runs(
     return report
 
 
-
-_SAMPLED = {c.metric: c for c in CHECKS if isinstance(c, SampledCheck)}
-
-
 def regressed_sampled_cells(report: Report) -> list[str]:
-    """Labels of the cells with a regressed time or ratio metric (what a fresh process re-measures)."""
-    return sorted({r.cell for r in report.regressions if r.metric in _SAMPLED})
-
-
-def reconfirm(report: Report, baseline: Run, fresh: Run) -> Report:
-    """Keep a regressed time or ratio row only if ``fresh`` (the cell re-measured in a new process)
-    regresses too; otherwise it becomes unchanged, with both figures in its note.
-
-    Rounds of one process share that process's offset (memory placement, the core it ran on), which
-    its own confirmation re-measure shares as well; a second process draws a new one.
-    """
-    by_label = {c.label: c for c in fresh.cells.values()}
-    for row in report.rows:
-        check = _SAMPLED.get(row.metric)
-        if row.verdict != REGRESSED or check is None:
-            continue
-        cur = by_label.get(row.cell)
-        base = match_cell(baseline, cur) if cur is not None else None
-        again = check.judge(row.cell, base, cur, report.policy or GatePolicy()) if base is not None else None
-        if again is None or again.change is None:
-            row.note = "; ".join(n for n in (row.note, "no fresh-process figure") if n)
-        elif again.verdict == REGRESSED:
-            row.note = "; ".join(n for n in (row.note, f"again in a fresh process: {again.change:+.1%}") if n)
-        else:
-            row.verdict = UNCHANGED
-            row.note = "; ".join(n for n in (row.note, f"not confirmed in a fresh process: {again.change:+.1%}") if n)
-    return report
+    """Fullnames of the cells with a regressed time or ratio metric (what a fresh process re-measures)."""
+    sampled = {c.metric for c in SAMPLED_CHECKS}
+    return sorted({r.fullname for r in report.regressions if r.metric in sampled and r.fullname})

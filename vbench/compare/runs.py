@@ -15,11 +15,13 @@ from typing import Any
 
 from vbench.errors import VBenchError
 
-__all__ = ["CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
+__all__ = ["SAMPLE_SOURCES", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
 
 
 # Where raw samples come from: per-round seconds, and ratios measured in interleaved pairs.
 SAMPLE_SOURCES = ("time", "rel_time", "norm_time")
+# Their keys in extra_info and in gate_confirm.
+_SAMPLE_KEYS = {"time": "samples_s", "rel_time": "rel_time_samples", "norm_time": "norm_time_samples"}
 
 
 class ForeignBaselineError(VBenchError):
@@ -42,23 +44,22 @@ class CellRecord:
         """Short display name: the cell id (``resnet18-eager-bs8-64px``) or the test name."""
         return self.name.split("[", 1)[1].rstrip("]") if "[" in self.name else self.name
 
-    def time_samples(self) -> list[float] | None:
-        """The per-round seconds pytest-benchmark timed."""
-        return self.samples
-
     def samples_of(self, source: str) -> list[float] | None:
         """Raw samples of ``source``: ``time`` (per-round seconds) or a ratio measured in pairs,
         ``rel_time`` (cell / eager) or ``norm_time`` (cell / machine probe)."""
-        return self.samples if source == "time" else self.extra.get(f"{source}_samples")
+        return self.samples if source == "time" else self.extra.get(_SAMPLE_KEYS[source])
 
     def session_samples(self, source: str) -> tuple[list[float], ...]:
         """Per-session samples of ``source`` of a pooled run; () otherwise."""
         return self.sessions.get(source, ())
 
-    def confirm_samples(self, source: str) -> list[float] | None:
-        """The gate's confirmation re-measure of ``source``, if it ran."""
+    def confirm_samples(self, source: str, *, fresh: bool = False) -> list[float] | None:
+        """The gate's confirmation re-measure of ``source``, if it ran: in this process, or with
+        ``fresh`` in a new one (``gate_confirm.fresh``)."""
         confirm = self.extra.get("gate_confirm") or {}
-        return confirm.get("samples_s" if source == "time" else f"{source}_samples") or None
+        if fresh:
+            confirm = confirm.get("fresh") or {}
+        return confirm.get(_SAMPLE_KEYS[source]) or None
 
 
 @dataclass
@@ -153,7 +154,9 @@ def merge_runs(runs: Iterable[Run], source: str) -> Run:
     runs = list(runs)
     if not runs:
         raise VBenchError("nothing to merge")
-    merged = Run(source, runs[0].hardware_key, machine_info=runs[0].machine_info)
+    keys = {run.hardware_key for run in runs}
+    # Mixed keys (only ever merged with --vb-allow-foreign-baseline): unknown, so every row is cross-hardware.
+    merged = Run(source, keys.pop() if len(keys) == 1 else None, machine_info=runs[0].machine_info)
     per_session: dict[str, dict[str, list[list[float]]]] = {}
     values: dict[str, dict[str, list[float]]] = {}
     for run in runs:

@@ -18,7 +18,7 @@ from vbench.compare.stats import compare_samples, session_spread
 
 __all__ = [
     "REGRESSED", "IMPROVED", "UNCHANGED", "NEW", "MISSING", "MODEL_CHANGED", "VERDICTS",
-    "Row", "SampledCheck", "ScalarCheck", "EqualCheck", "CHECKS", "judge_cell",
+    "Row", "SampledCheck", "ScalarCheck", "EqualCheck", "CHECKS", "SAMPLED_CHECKS", "judge_cell",
 ]
 
 REGRESSED, IMPROVED, UNCHANGED = "regressed", "improved", "unchanged"
@@ -44,6 +44,7 @@ class Row:
     high: float | None = None
     unit: str = ""
     note: str = ""
+    fullname: str = ""  # the cell's pytest-benchmark fullname (labels repeat across modes)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
@@ -75,8 +76,9 @@ class SampledCheck:
         return cell.samples_of(self.source)
 
     def judge(self, label: str, base: CellRecord, cur: CellRecord, policy: GatePolicy) -> Row | None:
-        """The verdict on the timed rounds; a regression must also show in the gate's confirmation
-        re-measure when there is one (a noise burst rarely hits both), else it is not one."""
+        """The verdict on the timed rounds. A regression must also show in each confirmation the
+        gate ran: the re-measure in the same process (a noise burst rarely hits both), then the one
+        in a fresh process (a process's own offset does not carry over); else it is not one."""
         b, c = self.samples(base), self.samples(cur)
         if not b or not c:
             if b or c:
@@ -85,15 +87,23 @@ class SampledCheck:
             return None
         row = self._compare(label, b, c, base, cur, policy)
         again = cur.confirm_samples(self.source)
-        if not again or row.verdict != REGRESSED:
-            return row
-        confirmed = self._compare(label, b, again, base, cur, policy)
-        if confirmed.verdict == REGRESSED:
+        if again and row.verdict == REGRESSED:
+            confirmed = self._compare(label, b, again, base, cur, policy)
+            if confirmed.verdict != REGRESSED:
+                row.verdict = UNCHANGED
+                row.note = _joined(row.note, f"not confirmed: a re-measure of {len(again)} gave {confirmed.change:+.1%}")
+                return row
             confirmed.note = _joined(confirmed.note, f"confirmed: {row.change:+.1%} in the timed rounds, "
                                                      f"{confirmed.change:+.1%} in a re-measure of {len(again)}")
-            return confirmed
-        row.verdict = UNCHANGED
-        row.note = _joined(row.note, f"not confirmed: a re-measure of {len(again)} gave {confirmed.change:+.1%}")
+            row = confirmed
+        fresh = cur.confirm_samples(self.source, fresh=True)
+        if fresh and row.verdict == REGRESSED:
+            elsewhere = self._compare(label, b, fresh, base, cur, policy)
+            if elsewhere.verdict == REGRESSED:
+                row.note = _joined(row.note, f"again in a fresh process: {elsewhere.change:+.1%}")
+            else:
+                row.verdict = UNCHANGED
+                row.note = _joined(row.note, f"not confirmed in a fresh process: {elsewhere.change:+.1%}")
         return row
 
     def _compare(self, label: str, b: list[float], c: list[float], base: CellRecord, cur: CellRecord,
@@ -183,10 +193,13 @@ CHECKS = (
     EqualCheck("params"),
 )
 
-TIME_METRICS = tuple(c.metric for c in CHECKS if isinstance(c, SampledCheck))
+SAMPLED_CHECKS = tuple(c for c in CHECKS if isinstance(c, SampledCheck))
+TIME_METRICS = tuple(c.metric for c in SAMPLED_CHECKS)
 
 
 def judge_cell(base: CellRecord, cur: CellRecord, policy: GatePolicy, checks=CHECKS) -> list[Row]:
     """Every applicable check of one cell present in both runs, in table order."""
-    label = cur.label
-    return [row for check in checks if (row := check.judge(label, base, cur, policy)) is not None]
+    rows = [row for check in checks if (row := check.judge(cur.label, base, cur, policy)) is not None]
+    for row in rows:
+        row.fullname = cur.fullname
+    return rows
