@@ -59,15 +59,15 @@ def test_cells_only_one_side_has_still_run_without_deadlock(tmp_path):
     assert stats.paired + stats.unpaired == 12 and stats.unpaired > 0
 
 
-def test_a_side_that_dies_before_connecting_does_not_hang_the_other(tmp_path):
+def test_a_side_that_ends_without_connecting_does_not_hang_the_other(tmp_path):
     coordinator = TurnCoordinator()
     spec = coordinator.spec("A", 3).option
     procs = {
         "A": subprocess.Popen([sys.executable, "-c", SIDE, spec, "c1", "3", str(tmp_path / "A.json"), "0"]),
-        "B": subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"]),
+        "B": subprocess.Popen([sys.executable, "-c", "pass"]),  # e.g. every cell deselected on that side
     }
     stats = coordinator.serve(procs)
-    assert procs["A"].wait(timeout=30) == 0 and procs["B"].wait(timeout=30) == 3
+    assert procs["A"].wait(timeout=30) == 0 and procs["B"].wait(timeout=30) == 0
     assert (stats.paired, stats.unpaired) == (0, 3)
 
 
