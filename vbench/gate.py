@@ -25,7 +25,9 @@ from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.report import Report, compare_runs, match_cell, regressed_sampled_cells
-from vbench.compare.runs import CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json
+from vbench.compare.runs import (
+    SAMPLE_KEYS, SAMPLE_SOURCES, CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json,
+)
 from vbench.compare.verdicts import REGRESSED, SAMPLED_CHECKS, judge_cell
 from vbench.errors import VBenchError
 
@@ -44,7 +46,6 @@ class GateSession:
     saving: bool
     compare_requested: bool
     baseline: Run | None = None
-    cross_hardware: bool = False
     report: Report | None = None
     probe: Any = None  # the machine probe, built on first use
 
@@ -90,8 +91,8 @@ class GateSession:
         with context():
             refs = self._references(cell, eager_step, device)
             for metric, reference in refs.items():
-                extra[f"{metric}_samples"] = _interleaved_ratios(cell_step, reference, pairs, timer)
-                extra[metric] = float(_median(extra[f"{metric}_samples"]))
+                extra[SAMPLE_KEYS[metric]] = _interleaved_ratios(cell_step, reference, pairs, timer)
+                extra[metric] = float(_median(extra[SAMPLE_KEYS[metric]]))
             if self.baseline is None:
                 return
             samples = list(bench.stats.stats.data)
@@ -107,9 +108,9 @@ class GateSession:
             confirm: dict[str, Any] = {"looked_regressed": looks, "rounds": rounds}
             if any(m not in refs for m in looks):
                 cell_step()  # the first re-measured call pays any cache refill; keep it out
-                confirm["samples_s"] = [time_call(cell_step, timer) for _ in range(rounds)]
+                confirm[SAMPLE_KEYS["time"]] = [time_call(cell_step, timer) for _ in range(rounds)]
             for metric in (m for m in looks if m in refs):
-                confirm[f"{metric}_samples"] = _interleaved_ratios(cell_step, refs[metric], max(rounds, pairs), timer)
+                confirm[SAMPLE_KEYS[metric]] = _interleaved_ratios(cell_step, refs[metric], max(rounds, pairs), timer)
             extra["gate_confirm"] = confirm
 
     # -- session end -----------------------------------------------------------------------------
@@ -159,10 +160,8 @@ class GateSession:
         for bench in benchmarks:
             cell = fresh.cells.get(bench.fullname)
             if cell is not None:
-                confirm = bench.extra_info.setdefault("gate_confirm", {})
-                confirm["fresh"] = {key: cell.extra[key] for key in ("rel_time_samples", "norm_time_samples")
-                                    if cell.extra.get(key)}
-                confirm["fresh"]["samples_s"] = cell.samples
+                bench.extra_info.setdefault("gate_confirm", {})["fresh"] = {
+                    SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES if (samples := cell.samples_of(source))}
         return None
 
     def no_baseline_line(self) -> str:
@@ -303,8 +302,8 @@ def _start(config: pytest.Config, bs) -> GateSession:
         paths = []
     if paths:
         runs = [load_run(path) for path in paths[-settings.baseline_runs:]]
-        gate.cross_hardware = any([check_hardware(run, gate.hardware_key, allow_foreign=settings.allow_foreign)
-                                   for run in runs])
+        for run in runs:  # compare_runs marks the rows cross-hardware; a foreign run is refused here
+            check_hardware(run, gate.hardware_key, allow_foreign=settings.allow_foreign)
         gate.baseline = runs[0] if len(runs) == 1 else merge_runs(
             runs, f"{len(runs)} stored runs, {Path(runs[0].source).stem} .. {Path(runs[-1].source).stem}")
     return gate

@@ -15,13 +15,13 @@ from typing import Any
 
 from vbench.errors import VBenchError
 
-__all__ = ["SAMPLE_SOURCES", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
+__all__ = ["SAMPLE_SOURCES", "SAMPLE_KEYS", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
 
 
 # Where raw samples come from: per-round seconds, and ratios measured in interleaved pairs.
 SAMPLE_SOURCES = ("time", "rel_time", "norm_time")
 # Their keys in extra_info and in gate_confirm.
-_SAMPLE_KEYS = {"time": "samples_s", "rel_time": "rel_time_samples", "norm_time": "norm_time_samples"}
+SAMPLE_KEYS = {"time": "samples_s", "rel_time": "rel_time_samples", "norm_time": "norm_time_samples"}
 
 
 class ForeignBaselineError(VBenchError):
@@ -47,7 +47,7 @@ class CellRecord:
     def samples_of(self, source: str) -> list[float] | None:
         """Raw samples of ``source``: ``time`` (per-round seconds) or a ratio measured in pairs,
         ``rel_time`` (cell / eager) or ``norm_time`` (cell / machine probe)."""
-        return self.samples if source == "time" else self.extra.get(_SAMPLE_KEYS[source])
+        return self.samples if source == "time" else self.extra.get(SAMPLE_KEYS[source])
 
     def session_samples(self, source: str) -> tuple[list[float], ...]:
         """Per-session samples of ``source`` of a pooled run; () otherwise."""
@@ -59,7 +59,7 @@ class CellRecord:
         confirm = self.extra.get("gate_confirm") or {}
         if fresh:
             confirm = confirm.get("fresh") or {}
-        return confirm.get(_SAMPLE_KEYS[source]) or None
+        return confirm.get(SAMPLE_KEYS[source]) or None
 
 
 @dataclass
@@ -180,5 +180,5 @@ def merge_runs(runs: Iterable[Run], source: str) -> Run:
         pooled = {source: [x for session in s for x in session] for source, s in sessions.items() if s}
         cell.samples = pooled.pop("time", None)
         for source, samples in pooled.items():
-            cell.extra[f"{source}_samples"] = samples
+            cell.extra[SAMPLE_KEYS[source]] = samples
     return merged
