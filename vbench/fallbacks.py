@@ -65,6 +65,25 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:200] if text and text.strip() else ""
 
 
+def compile_cache_counts() -> tuple[int, int]:
+    """Inductor's FX graph cache ``(hits, misses)`` so far in this process ((0, 0) before anything compiled)."""
+    import sys
+
+    utils = sys.modules.get("torch._dynamo.utils")
+    inductor = utils.counters.get("inductor", {}) if utils is not None else {}
+    return int(inductor.get("fxgraph_cache_hit", 0)), int(inductor.get("fxgraph_cache_miss", 0))
+
+
+def compile_cache_state(before: tuple[int, int], after: tuple[int, int]) -> str | None:
+    """``warm`` when the compiled graphs of a cell came from inductor's cache (hits, no misses),
+    ``cold`` when any was compiled anew, ``mixed`` for both, None when nothing was compiled.
+    A compiled cell's cold start is only comparable between runs with the same state."""
+    hits, misses = after[0] - before[0], after[1] - before[1]
+    if not hits and not misses:
+        return None
+    return "mixed" if hits and misses else ("warm" if hits else "cold")
+
+
 class DynamoWatch:
     """A snapshot of dynamo's counters (:meth:`start`); :meth:`delta` reports what changed since.
 

@@ -61,7 +61,7 @@ class GateSession:
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
         timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
         turns = getattr(runner, "turns", None)  # vbench ab: what is re-measured takes a turn of its own
-        exclusive = turns is not None and (self.settings.relative or self.settings.probe or self.baseline is not None)
+        exclusive = turns is not None and (self.settings.relative or self.baseline is not None)
         if exclusive:
             turns.before_round(f"{cell.id} gate")
         try:
@@ -76,12 +76,6 @@ class GateSession:
         refs: dict[str, Any] = {}
         if self.settings.relative and eager_step is not None and cell.optimization != "eager":
             refs["rel_time"] = eager_step
-        if self.settings.probe:
-            if self.probe is None:
-                from vbench.probe import machine_probe
-
-                self.probe = machine_probe(device)
-            refs["norm_time"] = self.probe
         return refs
 
     def _measure_after(self, cell, bench, cell_step, eager_step, context, timer, extra, device) -> None:

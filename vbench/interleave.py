@@ -29,7 +29,7 @@ from pathlib import Path
 from vbench.errors import VBenchError
 
 __all__ = [
-    "SIDES", "InterleaveSpec", "parse_interleave", "TurnClient", "TurnCoordinator", "TurnStats", "timed_rounds",
+    "SIDES", "InterleaveSpec", "parse_interleave", "TurnClient", "TurnCoordinator", "TurnStats",
     "session_cpus", "pinned_to", "PairSession", "run_pair",
 ]
 
@@ -230,18 +230,6 @@ class TurnCoordinator:
 
 def _other(side: str) -> str:
     return "B" if side == "A" else "A"
-
-
-def timed_rounds(benchmark, step: Callable[[], object], cell_id: str, turns: TurnClient | None) -> None:
-    """Time ``step`` with pytest-benchmark: its own calibration and rounds, or, taking turns with
-    another session, ``turns.spec.rounds`` rounds of one call each, each after the turn is granted."""
-    if turns is None:
-        benchmark(step)
-        return
-    try:
-        benchmark.pedantic(step, setup=lambda: turns.before_round(cell_id), rounds=turns.spec.rounds, iterations=1)
-    finally:
-        turns.release()
 
 
 def session_cpus(pytest_args: Sequence[str], available: Iterable[int]) -> tuple[int, ...]:

@@ -20,14 +20,15 @@ import torch
 from torch import nn
 
 from vbench.correctness import CorrectnessError, check_agreement, compare_outputs, logits_of
-from vbench.fallbacks import DynamoWatch, fallback_fields
-from vbench.interleave import TurnClient, timed_rounds
+from vbench.fallbacks import DynamoWatch, compile_cache_counts, compile_cache_state, fallback_fields
+from vbench.interleave import TurnClient
 from vbench.machine import gpu_names
 from vbench.metrics import FlopCount, PeakMemory, count_flops, count_params, free_memory, mfu
 from vbench.metrics.telemetry import Telemetry
 from vbench.models import create_model, resolve_model
 from vbench.optimize import Executable, OptContext, OptimizationPlan, Stage, resolve_plan, tf32_allowed
 from vbench.profiles import Cell
+from vbench.rounds import timed_rounds
 from vbench.schema import SCHEMA_VERSION
 from vbench.settings import RunSettings
 from vbench.timing import device_timer, synchronize, time_call, warm_up
@@ -145,6 +146,11 @@ class CellRunner:
         self.telemetry = Telemetry(settings.telemetry, settings.telemetry_interval_s)
         # Taking turns with another session (vbench ab): connected once, for the whole session.
         self.turns = TurnClient(settings.interleave) if settings.interleave else None
+        self.probe = None
+        if settings.probe:  # timed before every round: each round's norm_time sample (vbench.rounds)
+            from vbench.probe import machine_probe
+
+            self.probe = machine_probe(self.device)
 
     # -- building -----------------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class CellRunner:
             reference = self.reference(base, x, "inference" if cell.mode == "inference" else "train")
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
         watch = DynamoWatch.start()
+        cache_before = compile_cache_counts()
         try:
             prepared = self.prepare(cell, base, plan, x)
             exe = prepared.exe
@@ -299,7 +306,9 @@ class CellRunner:
             warmup = warm_up(step, self.settings.warmup, self.timer)
             extra = workload.before_timing(self, exe, prepared.plan)
             with PeakMemory(self.device) as memory, self.telemetry.sampler(self.device) as telemetry:
-                timed_rounds(benchmark, step, cell.id, self.turns)
+                rounds = timed_rounds(benchmark, step, cell_id=cell.id, turns=self.turns, probe=self.probe,
+                                      timer=self.timer, estimate_s=warmup.seconds / max(warmup.iterations, 1))
+            load_avg = _load_average()
             dynamo = watch.delta()
             precision = self._precision(plan)
             tolerances = self.settings.tolerances
@@ -313,10 +322,13 @@ class CellRunner:
             first_call_s=first_call_s, warmup=warmup, call_warnings=_warning_lines(caught),
         )
         result.update(extra)
+        result.update(_norm_time_fields(rounds.norm_time_samples(list(times)), rounds.probe_s))
+        result.update(load_avg_1m=load_avg, threads=torch.get_num_threads() if self.device.type == "cpu" else None)
         per_sample_ms = result["latency_ms_per_sample"]
         result.update(telemetry.fields(per_sample_ms / 1e3 if per_sample_ms is not None else None))
         workload.adjust(result)
         result.update(fallback_fields(exe.notes, dynamo))
+        result["compile_cache"] = compile_cache_state(cache_before, compile_cache_counts()) if compiles else None
         failure = check_agreement(agreement, precision, tolerances)
         result.update(
             tolerance_max_rel_err=tolerance.max_rel_err if tolerance else None,
@@ -392,6 +404,28 @@ class CellRunner:
             "notes": {k: v for k, v in prepared.exe.notes.items() if k not in ("optimizations", "accuracy", "fallbacks")},
             "warnings": sorted(set(prepared.warnings) | set(call_warnings)),
         }
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average right after the timed rounds (None where the OS has none): above the
+    cores in use, the rounds shared the CPU with something else."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _norm_time_fields(ratios: list[float], probe_s: list[float]) -> dict[str, Any]:
+    """``norm_time`` (median round time over the probe's), its per-round samples and the probe's median."""
+    if not ratios:
+        return {}
+    return {
+        "norm_time": float(np.median(ratios)),
+        "norm_time_samples": ratios,
+        "probe_ms_p50": float(np.median(probe_s)) * 1e3,
+    }
 
 
 def _num(value) -> float | None:

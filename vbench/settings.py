@@ -21,7 +21,8 @@ from vbench.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
 
-__all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_device", "parse_weights"]
+__all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_device", "parse_weights",
+           "resolve_threads", "usable_cores"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 TRAIN_OPTIMIZER_NAMES = ("adamw", "sgd")  # vbench.training.TRAIN_OPTIMIZERS; kept here to parse without torch.optim
@@ -61,7 +62,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("weights", "local checkpoints: MODEL=PATH pairs, comma-separated, or a folder of "
                "MODEL.safetensors / MODEL.pth files (loaded with weights_only=True)", None, "SPEC"),
     OptionSpec("compile_mode", f"torch.compile mode: {', '.join(COMPILE_MODES)}", "default", "MODE"),
-    OptionSpec("threads", "torch intra-op threads on CPU (default: torch's own choice)", None, "N"),
+    OptionSpec("threads", "torch intra-op threads on CPU: a number, or auto = half the cores this process may use "
+               "(at least 1), so the data loader, the telemetry thread and other tenants do not take turns with "
+               "the model's own threads; torch's own choice (all cores) is --vb-threads all", "auto", "N|auto|all"),
+    OptionSpec("probe", "time a fixed machine probe (plain torch work independent of the code under test) before "
+               "each timed round and record each round's time over it (norm_time), which cancels a machine that "
+               "got slower: auto (on for CPU, off for CUDA), on or off", "auto", "auto|on|off"),
     OptionSpec("tf32", "allow TF32 in fp32 matmuls/convolutions for every cell: on or off "
                "(off keeps the eager baseline true fp32; the tf32 optimization turns it on per cell)", "off",
                "on|off"),
@@ -133,6 +139,32 @@ def resolve_device(text: str) -> torch.device:
     return device
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def resolve_threads(text: str | None, device: torch.device) -> int | None:
+    """``--vb-threads``: a positive number, ``all`` (None: torch's own choice) or ``auto``.
+
+    ``auto`` on CPU is half the usable cores, at least 1: with every core busy with the model's own
+    threads, anything else on the machine (the DataLoader's workers, the telemetry thread, pytest,
+    another tenant) preempts one of them and a whole round waits for it. Measured on a 2-core VM:
+    resnet18 eager bs1 at 64 px read 956 ms, 54.6 ms and, with one thread, 20.8 ms. On CUDA ``auto``
+    leaves torch's choice (the host only feeds the GPU).
+    """
+    value = (text or "auto").strip().lower()
+    if value == "all":
+        return None
+    if value == "auto":
+        return max(1, usable_cores() // 2) if device.type == "cpu" else None
+    return parse_int_list(value, "--vb-threads")[0]
+
+
 def parse_weights(text: str | None) -> dict[str, Path] | Path | None:
     """``MODEL=PATH,...`` into a mapping, or a folder path; paths must exist."""
     if not text:
@@ -163,7 +195,8 @@ class RunSettings:
     overrides: AxisOverrides = field(default_factory=AxisOverrides)
     weights: dict[str, Path] | Path | None = None
     compile_mode: str = "default"
-    threads: int | None = None
+    threads: int | None = None  # None: torch's own choice (--vb-threads all)
+    probe: bool = False
     tf32: bool = False
     cudnn_benchmark: bool = True
     seed: int = 0
@@ -221,7 +254,9 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         img_sizes=parse_int_list(raw["img_sizes"], "image sizes") if raw["img_sizes"] else None,
         modes=modes,
     )
-    threads = parse_int_list(raw["threads"], "--vb-threads")[0] if raw["threads"] else None
+    threads = resolve_threads(raw["threads"], device)
+    probe_text = raw["probe"].strip().lower()
+    probe = device.type == "cpu" if probe_text == "auto" else _on_off("probe", raw["probe"])
     try:
         seed = int(raw["seed"])
         warmup_time = float(raw["warmup_time"])
@@ -283,6 +318,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         weights=parse_weights(raw["weights"]),
         compile_mode=compile_mode,
         threads=threads,
+        probe=probe,
         tf32=_on_off("tf32", raw["tf32"]),
         cudnn_benchmark=_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
         seed=seed,

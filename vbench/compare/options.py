@@ -31,10 +31,7 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
                "on", "on|off"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio, which cancels machine drift: on or off", "off", "on|off"),
-    OptionSpec("probe", "also time each cell interleaved with a fixed machine probe (plain torch work independent "
-               "of the code under test) and judge the ratio norm_time, which cancels a machine that got slower: "
-               "on or off", "off", "on|off"),
-    OptionSpec("relative_pairs", "interleaved call pairs per cell for each ratio metric (--vb-relative, --vb-probe)",
+    OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative",
                "10", "N"),
     OptionSpec("verdict_md", "write the verdict table as Markdown here (also appended to $GITHUB_STEP_SUMMARY "
                "when that is set)", None, "FILE"),
@@ -54,7 +51,6 @@ class GateSettings:
     policy: GatePolicy
     confirm_rounds: int | None  # None: auto
     relative: bool = False
-    probe: bool = False
     confirm_process: bool = True
     relative_pairs: int = 10
     baseline_runs: int = 1
@@ -101,7 +97,7 @@ def resolve_gate_settings(
         raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}") from None
     confirm = None if str(raw["confirm_rounds"]).strip() == "auto" else _int("confirm_rounds", raw["confirm_rounds"], 0)
     switches = {}
-    for name in ("relative", "probe", "confirm_process"):
+    for name in ("relative", "confirm_process"):
         value = str(raw[name]).strip().lower()
         if value not in ("on", "off", "true", "false", "1", "0"):
             raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {raw[name]!r}")
@@ -112,7 +108,6 @@ def resolve_gate_settings(
         policy=GatePolicy.build(user_fail_on, matrix, alpha),
         confirm_rounds=confirm,
         relative=switches["relative"],
-        probe=switches["probe"],
         confirm_process=switches["confirm_process"],
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),

@@ -1,0 +1,53 @@
+"""A pytest plugin that makes one model family slower by real extra work, for the gate's study.
+
+``VBENCH_INJECT=resnet:block pytest bench -p inject_slowdown`` (with ``bench/study`` on
+``PYTHONPATH``) replaces timm's ``ResNet.forward_features`` by the same computation plus one extra
+piece of the network run on the stem's output: ``conv`` (the first convolution, batch norm and
+activation of the first block), ``block`` (the whole first block) or ``stage`` (the whole first
+stage). ``0.0 *`` the mean of the extra output is added to the real output: the output is unchanged
+(the correctness guard still passes) and no compiler drops the work (``0 * x`` is not folded: it is
+NaN for an infinite ``x``). Every ResNet cell runs it (eager, channels_last, amp, bf16, TorchScript,
+torch.compile, LoRA, training). On resnet18 a block is one of eight: about 5%, 10% and 20% more
+work for conv, block and stage; the study measures the actual slowdown of each cell.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["EXTRA_WORK", "parse_injection", "install"]
+
+EXTRA_WORK = {
+    "conv": lambda self, x: self.layer1[0].act1(self.layer1[0].bn1(self.layer1[0].conv1(x))),
+    "block": lambda self, x: self.layer1[0](x),
+    "stage": lambda self, x: self.layer1(x),
+}
+
+
+def parse_injection(text: str) -> tuple[str, str]:
+    """``"resnet:block"`` -> ``("resnet", "block")``; ValueError on anything else."""
+    family, _, unit = text.partition(":")
+    if family != "resnet" or unit not in EXTRA_WORK:
+        raise ValueError(f"VBENCH_INJECT must be resnet:UNIT with UNIT one of {', '.join(EXTRA_WORK)}, got {text!r}")
+    return family, unit
+
+
+def install(family: str, unit: str) -> None:
+    """Patch timm's ResNet so every forward also runs ``EXTRA_WORK[unit]``."""
+    from timm.models.resnet import ResNet
+
+    extra_work = EXTRA_WORK[unit]
+
+    def forward_features(self, x):
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        extra = extra_work(self, x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return x + 0.0 * extra.float().mean().to(x.dtype)
+
+    ResNet.forward_features = forward_features
+
+
+def pytest_configure(config) -> None:
+    spec = os.environ.get("VBENCH_INJECT")
+    if spec:
+        install(*parse_injection(spec))

@@ -1,0 +1,78 @@
+"""Run whole-profile benchmark sessions one after another, as a user's CI would, and log each one.
+
+    python bench/study/sessions.py --out DIR --count 20 [--compare] [--inject resnet:block] [-- PYTEST ARGS]
+
+Each session is ``python -m pytest bench -p no:cacheprovider --benchmark-autosave
+--benchmark-storage=file://DIR/storage`` (plus ``--benchmark-compare --vb-verdict-json`` with
+``--compare``, judged by the real gate against the newest stored sessions). One line per session goes
+to ``DIR/sessions.jsonl``: start, wall seconds, exit status, load average before and after, the
+injection, the verdict file, the command. Stored sessions and verdicts stay in DIR for the analysis
+(``bench/study/analyze.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _session(root: Path, out: Path, index: int, compare: bool, inject: str | None, extra: list[str]) -> dict:
+    verdict = out / "verdicts" / f"{index:04d}.json"
+    verdict.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--benchmark-autosave",
+           f"--benchmark-storage=file://{out / 'storage'}"]
+    if compare:
+        cmd += ["--benchmark-compare", f"--vb-verdict-json={verdict}"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if inject:
+        cmd += ["-p", "inject_slowdown"]
+        env["VBENCH_INJECT"] = inject
+        env["PYTHONPATH"] = os.pathsep.join([str(root / "bench" / "study"), env.get("PYTHONPATH", "")])
+    cmd += extra
+    load_before = os.getloadavg()[0]
+    start = time.time()
+    log = out / "logs" / f"{index:04d}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as fh:
+        status = subprocess.run(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+    return {
+        "index": index, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)),
+        "wall_s": round(time.time() - start, 1), "exit": status, "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2), "inject": inject, "compare": compare,
+        "verdict": str(verdict.relative_to(out)) if verdict.is_file() else None,
+        "log": str(log.relative_to(out)), "command": " ".join(cmd),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--inject", default=None, help="FAMILY:UNIT for inject_slowdown.py, e.g. resnet:block")
+    args = parser.parse_args(argv)
+    root = Path(__file__).resolve().parents[2]
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    journal = out / "sessions.jsonl"
+    done = sum(1 for _ in journal.open()) if journal.is_file() else 0
+    for i in range(args.count):
+        record = _session(root, out, done + i + 1, args.compare, args.inject, extra)
+        with journal.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
