@@ -120,23 +120,32 @@ def _gate_output(report, args) -> int:
 
 
 def _gate_arguments(p) -> None:
-    p.add_argument("--fail-on", help="tolerances, e.g. 'time:5%%,memory:3%%' (defaults: see the README's Regression gate section)")
+    p.add_argument("--fail-on", help="tolerances on top of the device's defaults, e.g. 'relative:5%%,rss:off' "
+                   "(docs/gate.md)")
     p.add_argument("--matrix", help="matrix YAML whose gate: block gives per-cell overrides")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level for time changes (default 0.01)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="run-level false-alarm level over all checks (default 0.01, Bonferroni)")
+    p.add_argument("--fail-on-inconclusive", action="store_true", help="exit 1 on an inconclusive verdict too")
     p.add_argument("--md", help="also write the verdicts as Markdown to this file")
     p.add_argument("--json", help="also write the verdicts as JSON to this file")
     p.add_argument("--all", action="store_true", help="print every row, unchanged ones included")
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from vbench.compare import GatePolicy, check_hardware, compare_runs, load_run, merge_runs
+def _policy(args: argparse.Namespace, device_type: str):
+    from vbench.compare import GatePolicy
 
-    policy = GatePolicy.build(args.fail_on, args.matrix, args.alpha)
+    return GatePolicy.build(args.fail_on, args.matrix, args.alpha, device_type=device_type,
+                            fail_on_inconclusive=args.fail_on_inconclusive, option="--fail-on")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from vbench.compare import compare_sessions, load_run
+
     baselines, current = [load_run(path) for path in args.baseline], load_run(args.current)
-    for run in baselines[1:]:  # compare_runs checks the first
-        check_hardware(run, current.hardware_key, allow_foreign=args.allow_foreign_baseline)
-    baseline = baselines[0] if len(baselines) == 1 else merge_runs(baselines, f"{len(baselines)} baseline runs")
-    report = compare_runs(baseline, current, policy, allow_foreign=args.allow_foreign_baseline)
+    device = next((c.extra.get("device") for c in current.cells.values() if c.extra.get("device")), "cpu")
+    report = compare_sessions(baselines, current, _policy(args, str(device)), allow_foreign=args.allow_foreign_baseline)
+    if len(baselines) < 3:
+        report.notes.insert(0, f"{len(baselines)} baseline session(s): the bounds are wide; 3-5 sessions judge better")
     return _gate_output(report, args)
 
 
@@ -144,8 +153,8 @@ def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="judge CURRENT.json against BASELINE.json [...] (exit 1 on a regression)",
                        description="Offline regression gate: the verdicts and exit status of a gated pytest run, "
                                    "for files produced elsewhere. Exit status: 0 pass, 1 regression, 2 bad input.")
-    p.add_argument("baseline", nargs="+", help="pytest-benchmark JSON of the baseline run; several are pooled, "
-                   "and time tolerances widen to how far those sessions disagree")
+    p.add_argument("baseline", nargs="+", help="pytest-benchmark JSON of the baseline sessions, oldest first; "
+                   "each is one session (3-5 give tight bounds)")
     p.add_argument("current", help="pytest-benchmark JSON of the run to judge")
     p.add_argument("--allow-foreign-baseline", action="store_true",
                    help="compare even when the hardware keys differ (rows marked cross-hardware)")
@@ -154,11 +163,10 @@ def _add_compare(sub) -> None:
 
 
 def _cmd_ab(args: argparse.Namespace) -> int:
-    from vbench.compare import GatePolicy
     from vbench.compare.ab import run_ab
 
     result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats, rounds=args.rounds,
-                    policy=GatePolicy.build(args.fail_on, args.matrix, args.alpha), workdir=args.keep_json,
+                    policy=_policy(args, "cpu"), workdir=args.keep_json,
                     log=lambda line: print(line, file=sys.stderr))
     status = _gate_output(result.report, args)
     for cell, speedup in result.speedup.items():

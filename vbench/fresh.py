@@ -39,7 +39,8 @@ _DROPPED: dict[str, int | str] = {
     "--vb-verdict-md": 1,
     "--vb-verdict-json": 1,
     "--benchmark-storage": 1,  # the child stores (if an ini addopts says so) in a temporary folder
-    "--vb-confirm-process": 1,
+    "--vb-confirm-sessions": 1,
+    "--vb-fail-on-inconclusive": 0,
     "--vb-interleave": 1,
     "--vb-interleave-rounds": 1,
     # Reports the parent writes: the child must not overwrite them with its one cell.
@@ -85,7 +86,7 @@ def remeasure(config: pytest.Config, node_ids: Sequence[str]) -> Run:
         out = Path(tmp) / "fresh.json"
         cmd = [sys.executable, "-m", "pytest", *child_args(config.invocation_params.args), "-q",
                "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/store",
-               f"--junitxml={tmp}/junit.xml", "--vb-confirm-process=off"]
+               f"--junitxml={tmp}/junit.xml", "--vb-confirm-sessions=0"]
         # An ini file's addopts come first, so the options above win over them (an autosave goes to
         # the temporary storage, a JUnit report to the temporary folder); PYTEST_ADDOPTS is cleared.
         env = {**os.environ, ENV_ONLY_CELLS: "\n".join(node_ids), "PYTEST_ADDOPTS": ""}

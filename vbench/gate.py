@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import os
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
-from vbench.compare.report import Report, compare_runs, match_cell, regressed_sampled_cells
-from vbench.compare.runs import (
-    SAMPLE_KEYS, SAMPLE_SOURCES, CellRecord, Run, check_hardware, load_run, merge_runs, run_from_json,
-)
-from vbench.compare.verdicts import REGRESSED, SAMPLED_CHECKS, judge_cell
+from vbench.compare.report import Report, compare_sessions, suspect_cells
+from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, check_hardware, load_run, run_from_json
 from vbench.errors import VBenchError
 
 __all__ = ["GateSession", "gate_of"]
@@ -38,130 +34,127 @@ MAX_TERMINAL_ROWS = 60
 
 @dataclass
 class GateSession:
-    """Gate state of one pytest session."""
+    """Gate state of one pytest session. The baseline sessions are chosen at the start (so a bad
+    one fails before any cell runs) but only read after the last cell: holding them in memory
+    while cells run would raise every cell's peak RSS."""
 
     settings: GateSettings
     hardware_key: str
     storage: str
     saving: bool
     compare_requested: bool
-    baseline: Run | None = None
+    baseline_paths: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     report: Report | None = None
-    probe: Any = None  # the machine probe, built on first use
+
+    @property
+    def has_baseline(self) -> bool:
+        return bool(self.baseline_paths)
 
     # -- per cell --------------------------------------------------------------------------------
 
     def after_cell(self, runner, cell, bench) -> None:
-        """Relative time and, when the cell looks regressed against the baseline, confirmation."""
+        """With --vb-relative: the cell's time over its eager reference, timed in interleaved pairs."""
+        if not self.settings.relative or cell.optimization == "eager":
+            return
         try:
             cell_step, eager_step, context = runner.steps(cell)
         except RuntimeError:
             return  # measured by something other than the runner: nothing to re-measure with
+        if eager_step is None:
+            return
         # Re-measure with the clock the benchmark's rounds were taken with (a marker or
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
         timer, extra = getattr(bench, "_timer", None) or runner.timer, bench.extra_info
         turns = getattr(runner, "turns", None)  # vbench ab: what is re-measured takes a turn of its own
-        exclusive = turns is not None and (self.settings.relative or self.baseline is not None)
-        if exclusive:
-            turns.before_round(f"{cell.id} gate")
+        if turns is not None:
+            turns.before_round(f"{cell.id} relative")
         try:
-            self._measure_after(cell, bench, cell_step, eager_step, context, timer, extra, runner.device)
+            with context():
+                extra[SAMPLE_KEYS["rel_time"]] = _interleaved_ratios(cell_step, eager_step, self.settings.relative_pairs, timer)
+                extra["rel_time"] = float(_median(extra[SAMPLE_KEYS["rel_time"]]))
         finally:
-            if exclusive:
+            if turns is not None:
                 turns.release()
-
-    def _references(self, cell, eager_step, device) -> dict[str, Any]:
-        """What this cell's time is divided by, per ratio metric: the eager model (``rel_time``,
-        --vb-relative) and the machine probe (``norm_time``, --vb-probe)."""
-        refs: dict[str, Any] = {}
-        if self.settings.relative and eager_step is not None and cell.optimization != "eager":
-            refs["rel_time"] = eager_step
-        return refs
-
-    def _measure_after(self, cell, bench, cell_step, eager_step, context, timer, extra, device) -> None:
-        from vbench.timing import time_call
-
-        pairs = self.settings.relative_pairs
-        with context():
-            refs = self._references(cell, eager_step, device)
-            for metric, reference in refs.items():
-                extra[SAMPLE_KEYS[metric]] = _interleaved_ratios(cell_step, reference, pairs, timer)
-                extra[metric] = float(_median(extra[SAMPLE_KEYS[metric]]))
-            if self.baseline is None:
-                return
-            samples = list(bench.stats.stats.data)
-            current = CellRecord(bench.fullname, bench.name, extra, samples)
-            base = match_cell(self.baseline, current)
-            if base is None:
-                return
-            looks = [r.metric for r in judge_cell(base, current, self.settings.policy, SAMPLED_CHECKS)
-                     if r.verdict == REGRESSED]
-            rounds = self.settings.rounds_to_confirm(len(samples))
-            if not looks or rounds == 0:
-                return
-            confirm: dict[str, Any] = {"looked_regressed": looks, "rounds": rounds}
-            if any(m not in refs for m in looks):
-                cell_step()  # the first re-measured call pays any cache refill; keep it out
-                confirm[SAMPLE_KEYS["time"]] = [time_call(cell_step, timer) for _ in range(rounds)]
-            for metric in (m for m in looks if m in refs):
-                confirm[SAMPLE_KEYS[metric]] = _interleaved_ratios(cell_step, refs[metric], max(rounds, pairs), timer)
-            extra["gate_confirm"] = confirm
 
     # -- session end -----------------------------------------------------------------------------
 
     def build_report(self, config: pytest.Config) -> Report | None:
-        """Compare this session's cells with the baseline (once); None without a baseline."""
-        if self.report is not None or self.baseline is None:
+        """Compare this session's cells with the baseline sessions (once); suspect cells are
+        re-measured in fresh sessions and judged on those. None without a baseline."""
+        if self.report is not None or not self.baseline_paths:
             return self.report
+        baselines = self._load_baselines()
+        if not baselines:
+            return None
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
-        report = self._compare(config, kept)
-        names = regressed_sampled_cells(report)
-        if names and self.settings.confirm_process:
+        report = self._compare(config, kept, baselines)
+        names = suspect_cells(report)
+        if names and self.settings.confirm_sessions:
             why_not = self._fresh_confirmation(config, kept, names)
             if why_not:
                 report.notes.append(why_not)
-            else:  # judged again, now with the fresh samples in each cell's gate_confirm
-                report = self._compare(config, kept)
-                report.notes.append(f"time regressions re-measured in a fresh process: {len(names)} cell(s)")
+            else:  # judged again, now on the fresh sessions in each suspect cell's gate_confirm
+                report = self._compare(config, kept, baselines)
+                report.notes.append(f"{len(names)} suspect cell(s) re-measured in {self.settings.confirm_sessions} "
+                                    "fresh session(s) each; their verdicts are judged on those sessions")
         self.report = report
         return self.report
 
-    def _compare(self, config: pytest.Config, benchmarks) -> Report:
+    def _load_baselines(self) -> list[Run]:
+        runs = []
+        for path in self.baseline_paths:
+            try:
+                runs.append(load_run(path))
+            except VBenchError as exc:  # changed since the start: skip it, say so
+                self.notes.append(f"baseline session skipped: {exc}")
+        return runs
+
+    def _compare(self, config: pytest.Config, benchmarks, baselines: list[Run]) -> Report:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
             "benchmarks": [b.as_dict(include_data=True) for b in benchmarks],
             "vbench": {"skipped": _skipped(config)},
         }
         current = run_from_json(data, "this run", require_samples=False)
-        return compare_runs(self.baseline, current, self.settings.policy, allow_foreign=self.settings.allow_foreign)
+        report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
+                                  confirm_planned=self.settings.confirm_sessions)
+        report.notes[:0] = self.notes
+        return report
 
     def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str]) -> str | None:
-        """Re-measure ``names`` in a fresh process and keep its samples in each cell's
-        ``extra_info.gate_confirm.fresh`` (so the saved JSON judges the same later); returns why
-        not, when it could not be done."""
+        """Re-measure ``names`` in ``confirm_sessions`` fresh processes, one after another, and keep
+        their samples in each cell's ``extra_info.gate_confirm.sessions`` (so the saved JSON is
+        judged the same later); returns why not, when it could not be done."""
         from vbench.fresh import remeasure
         from vbench.plugin import session_of
 
         if config.getoption("numprocesses", None):
-            return "fresh-process confirmation skipped under xdist (workers time differently)"
+            return "fresh-session confirmation skipped under xdist (workers time differently): judged on this session"
         if session_of(config).settings.interleave:
-            return "fresh-process confirmation skipped while taking turns (vbench ab)"
-        try:
-            fresh = remeasure(config, names)
-        except VBenchError as exc:
-            return f"fresh-process confirmation not done: {exc}"
+            return "fresh-session confirmation skipped while taking turns (vbench ab)"
+        sessions: dict[str, list[dict]] = {name: [] for name in names}
+        for _ in range(self.settings.confirm_sessions):
+            try:
+                fresh = remeasure(config, names)
+            except VBenchError as exc:
+                return f"fresh-session confirmation not done: {exc}"
+            for name in names:
+                cell = fresh.cells.get(name)
+                if cell is not None:
+                    sessions[name].append({SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES
+                                           if (samples := cell.samples_of(source))})
         for bench in benchmarks:
-            cell = fresh.cells.get(bench.fullname)
-            if cell is not None:
-                bench.extra_info.setdefault("gate_confirm", {})["fresh"] = {
-                    SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES if (samples := cell.samples_of(source))}
+            if sessions.get(bench.fullname):
+                bench.extra_info["gate_confirm"] = {"sessions": sessions[bench.fullname]}
         return None
 
     def no_baseline_line(self) -> str:
         saved = ("this run was saved as the first baseline" if self.saving
                  else "run with --benchmark-autosave to save this run as the first baseline")
-        return (f"vbench gate: no baseline for hardware key {self.hardware_key} in {self.storage}; "
+        notes = "".join(f"; {n}" for n in self.notes)
+        return (f"vbench gate: no baseline for hardware key {self.hardware_key} in {self.storage}{notes}; "
                 f"nothing compared, passing; {saved}")
 
     def write_outputs(self, report: Report | None) -> None:
@@ -282,7 +275,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _start(config: pytest.Config, bs) -> GateSession:
     from vbench.plugin import session_of
 
-    settings = resolve_gate_settings(lambda spec: _raw(config, spec), matrix=session_of(config).settings.matrix)
+    vb = session_of(config).settings
+    settings = resolve_gate_settings(lambda spec: _raw(config, spec), matrix=vb.matrix, device_type=vb.device.type)
     bs.save_data = True  # the gate's statistics need raw samples in every saved run
     _make_writes_atomic(bs)
     gate = GateSession(settings, _hardware_key(config), str(bs.storage), bool(bs.save or bs.autosave),
@@ -291,16 +285,44 @@ def _start(config: pytest.Config, bs) -> GateSession:
         return gate
     if hasattr(bs.storage, "query"):
         query = ("[0-9][0-9][0-9][0-9]_",) if bs.compare is True else (bs.compare,)
-        paths = bs.storage.query(*query)
+        paths = [Path(p) for p in bs.storage.query(*query)]
     else:
         paths = []
-    if paths:
-        runs = [load_run(path) for path in paths[-settings.baseline_runs:]]
-        for run in runs:  # compare_runs marks the rows cross-hardware; a foreign run is refused here
-            check_hardware(run, gate.hardware_key, allow_foreign=settings.allow_foreign)
-        gate.baseline = runs[0] if len(runs) == 1 else merge_runs(
-            runs, f"{len(runs)} stored runs, {Path(runs[0].source).stem} .. {Path(runs[-1].source).stem}")
+    if bs.compare is not True and not paths:
+        raise VBenchError(f"--benchmark-compare={bs.compare}: no stored run matches in {bs.storage}")
+    gate.baseline_paths, gate.notes = select_baselines(paths, settings.baseline_runs, gate.hardware_key,
+                                                       allow_foreign=settings.allow_foreign)
     return gate
+
+
+def select_baselines(paths: list[Path], wanted: int, hardware_key: str, *,
+                     allow_foreign: bool = False) -> tuple[list[Path], list[str]]:
+    """The newest ``wanted`` usable sessions among ``paths`` (oldest first, as stored), and a note for
+    each one left out (unreadable, no raw samples, incomplete) and for fewer than ``wanted``.
+
+    Raises :class:`~vbench.compare.runs.ForeignBaselineError` for a session of another hardware
+    key unless ``allow_foreign``.
+    """
+    chosen: list[Path] = []
+    notes: list[str] = []
+    for path in reversed(paths):
+        if len(chosen) == wanted:
+            break
+        try:
+            run = load_run(path)
+        except VBenchError as exc:
+            notes.append(f"baseline session skipped: {exc}")
+            continue
+        if run.complete is False:
+            notes.append(f"baseline session skipped: {path.name} was interrupted before its end")
+            continue
+        check_hardware(run, hardware_key, allow_foreign=allow_foreign)
+        chosen.append(path)
+        del run
+    if chosen and len(chosen) < wanted:
+        notes.append(f"only {len(chosen)} of {wanted} baseline sessions stored (--vb-baseline-runs): judged with "
+                     "what there is, the bounds are wider; every --benchmark-autosave run adds one")
+    return list(reversed(chosen)), notes
 
 
 def _make_writes_atomic(bs) -> None:
@@ -356,8 +378,10 @@ def pytest_runtest_call(item: pytest.Item):
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
     gate = gate_of(config)
-    if gate is not None and gate.baseline is not None:
-        output_json["vbench_gate"] = gate.build_report(config).as_dict()
+    if gate is not None and gate.has_baseline:
+        report = gate.build_report(config)
+        if report is not None:
+            output_json["vbench_gate"] = report.as_dict()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -384,5 +408,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line(line, red=bool(red), bold=line.startswith("vbench gate:"))
     if gate.report.exit_status:
         terminalreporter.write_line(
-            f"vbench gate: FAILED, {len(gate.report.regressions)} regression(s) (time ones after a confirming "
-            "re-measure); exit status 1", red=True, bold=True)
+            f"vbench gate: FAILED, {len(gate.report.regressions)} regression(s), "
+            f"{len(gate.report.inconclusive)} inconclusive; exit status 1", red=True, bold=True)

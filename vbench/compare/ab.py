@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vbench.compare.policy import GatePolicy
-from vbench.compare.report import Report, compare_runs
-from vbench.compare.runs import load_run, merge_runs
+from vbench.compare.report import Report, compare_paired
+from vbench.compare.runs import load_run
 from vbench.errors import VBenchError, telling_line
 from vbench.interleave import PairSession, run_pair, session_cpus
 
@@ -46,8 +46,8 @@ def _git(repo: Path, *args: str) -> str:
 
 def speedups(report: Report) -> dict[str, float]:
     """Median latency of A over median latency of B per cell (> 1: B is faster)."""
-    return {r.cell: r.baseline / r.current for r in report.rows
-            if r.metric == "latency_median" and r.baseline and r.current}
+    return {r.cell: 1 / (1 + r.change) for r in report.rows
+            if r.metric == "latency_median" and r.change is not None and r.change > -1}
 
 
 def run_ab(
@@ -106,12 +106,16 @@ def run_ab(
                     why = telling_line(paths[side].with_suffix(".log").read_text(errors="replace"))
                     raise VBenchError(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}")
                 files[side].append(paths[side])
-        side_runs = {s: merge_runs([load_run(f) for f in files[s]], f"{s}={revs[s]}") for s in revs}
+        pairs = [(load_run(a), load_run(b)) for a, b in zip(files["A"], files["B"])]
     finally:
         for tree in created:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
-    report = compare_runs(side_runs["A"], side_runs["B"], policy or GatePolicy())
+    device = next((c.extra.get("device") for c in pairs[0][1].cells.values() if c.extra.get("device")), "cpu")
+    if policy is None:
+        policy = GatePolicy.build(device_type=str(device))
+    report = compare_paired(pairs, policy, source=f"A={revs['A']}", current=f"B={revs['B']}")
     report.notes.append(f"A/B: {repeats} session pair(s), {rounds} rounds per cell and session, taken in turns "
-                        f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; raw samples pooled per side; "
-                        f"both sides on CPU(s) {','.join(map(str, cpus))}")
+                        f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; each pair of sessions gives one "
+                        f"ratio B/A per cell and metric, judged over the pairs; both sides on CPU(s) "
+                        f"{','.join(map(str, cpus))}")
     return ABResult(report, speedups(report), commands)

@@ -5,34 +5,31 @@ pytest config object.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vbench.compare.policy import DEFAULT_FAIL_ON, GatePolicy
+from vbench.compare.policy import DEFAULT_ALPHA, DEVICE_FAIL_ON, GatePolicy
 from vbench.errors import VBenchError
 from vbench.settings import OptionSpec
 
 __all__ = ["GATE_OPTIONS", "GATE_FLAGS", "GateSettings", "resolve_gate_settings"]
 
 GATE_OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("fail_on", "tolerances per category (time, tail, relative, memory, rss, cold_start; a percentage or off); "
-               "per-cell overrides in the matrix file's gate: block", DEFAULT_FAIL_ON, "CAT:PCT,..."),
-    OptionSpec("alpha", "significance level a time change must reach (Mann-Whitney U p-value, and the 95% "
-               "bootstrap interval of the ratio must exclude 1)", "0.01", "P"),
-    OptionSpec("confirm_rounds", "rounds re-measured, in the same process, for a cell that looks regressed "
-               "before it fails the run; auto = max(10, 2 x the cell's rounds); 0 = no confirmation",
-               "auto", "N|auto"),
-    OptionSpec("baseline_runs", "with --benchmark-compare from storage: pool the newest N stored runs of this "
-               "hardware_key as the baseline; with N >= 2 a time tolerance widens to how far those sessions "
-               "disagree with each other, per cell", "1", "N"),
-    OptionSpec("confirm_process", "re-measure cells still regressed after the in-process confirmation in a fresh "
-               "pytest process (same arguments, only those cells) and fail only if they regress there too: on or off",
-               "on", "on|off"),
+    OptionSpec("fail_on", "tolerances per category (time, tail, relative, memory, rss, cold_start; a percentage, or off: "
+               "reported, not gated) on top of the device's defaults; per-cell overrides in the matrix file's "
+               "gate: block", f"cpu {DEVICE_FAIL_ON['cpu']}; cuda {DEVICE_FAIL_ON['cuda']}", "CAT:PCT,..."),
+    OptionSpec("alpha", "run-level false-alarm level: the chance that an unchanged run shows any regression, over "
+               "all its checks (each check at alpha / checks, Bonferroni)", str(DEFAULT_ALPHA), "P"),
+    OptionSpec("baseline_runs", "with --benchmark-compare from storage: judge against the newest N stored sessions "
+               "of this hardware_key (each session one value per cell and metric); fewer stored: judged with "
+               "what there is, with wider bounds", "3", "N"),
+    OptionSpec("confirm_sessions", "fresh pytest processes (same arguments, only those cells) that re-measure "
+               "cells whose time looks regressed; the verdict is theirs; 0 = judge this session alone", "2", "N"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
-               "and judge the ratio, which cancels machine drift: on or off", "off", "on|off"),
-    OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative",
-               "10", "N"),
+               "and judge the ratio rel_time: on or off", "off", "on|off"),
+    OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative", "10", "N"),
     OptionSpec("verdict_md", "write the verdict table as Markdown here (also appended to $GITHUB_STEP_SUMMARY "
                "when that is set)", None, "FILE"),
     OptionSpec("verdict_json", "write the verdicts as JSON here", None, "FILE"),
@@ -41,6 +38,8 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
 GATE_FLAGS: tuple[OptionSpec, ...] = (
     OptionSpec("allow_foreign_baseline", "compare with a baseline of another hardware_key anyway "
                "(every verdict is marked cross-hardware)"),
+    OptionSpec("fail_on_inconclusive", "fail the run on an inconclusive verdict too (beyond the tolerance, "
+               "not beyond the noise bound: more sessions would decide)"),
 )
 
 
@@ -49,18 +48,13 @@ class GateSettings:
     """Resolved gate options."""
 
     policy: GatePolicy
-    confirm_rounds: int | None  # None: auto
+    confirm_sessions: int = 2
     relative: bool = False
-    confirm_process: bool = True
     relative_pairs: int = 10
-    baseline_runs: int = 1
+    baseline_runs: int = 3
     allow_foreign: bool = False
     verdict_md: Path | None = None
     verdict_json: Path | None = None
-
-    def rounds_to_confirm(self, measured_rounds: int) -> int:
-        """How many rounds the confirmation re-measure takes for a cell measured with ``measured_rounds``."""
-        return max(10, 2 * measured_rounds) if self.confirm_rounds is None else self.confirm_rounds
 
 
 def _int(name: str, text: str, minimum: int) -> int:
@@ -80,12 +74,13 @@ def _flag(value) -> bool:
 
 
 def resolve_gate_settings(
-    get: Callable[[OptionSpec], object] | Mapping[str, object], matrix: str | Path | None = None
+    get: Callable[[OptionSpec], object] | Mapping[str, object], matrix: str | Path | None = None,
+    device_type: str = "cpu",
 ) -> GateSettings:
     """Build :class:`GateSettings` from raw option values (``get(spec)`` or a mapping by name).
 
-    ``matrix`` is the run's matrix file, whose ``gate:`` block holds per-cell overrides.
-    Raises :class:`VBenchError` on bad input.
+    ``matrix`` is the run's matrix file, whose ``gate:`` block holds per-cell overrides;
+    ``device_type`` picks the default tolerances. Raises :class:`VBenchError` on bad input.
     """
     if isinstance(get, Mapping):
         mapping = get
@@ -94,24 +89,23 @@ def resolve_gate_settings(
     try:
         alpha = float(raw["alpha"])
     except ValueError:
-        raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}") from None
-    confirm = None if str(raw["confirm_rounds"]).strip() == "auto" else _int("confirm_rounds", raw["confirm_rounds"], 0)
-    switches = {}
-    for name in ("relative", "confirm_process"):
-        value = str(raw[name]).strip().lower()
-        if value not in ("on", "off", "true", "false", "1", "0"):
-            raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {raw[name]!r}")
-        switches[name] = value in ("on", "true", "1")
-    # Unset --vb-fail-on leaves the matrix file's gate.fail_on (then the defaults) in charge.
-    user_fail_on = get(GATE_OPTIONS[0]) or None
+        alpha = math.nan
+    if not 0 < alpha < 1:
+        raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}")
+    value = str(raw["relative"]).strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise VBenchError(f"--vb-relative must be on or off, got {raw['relative']!r}")
+    flags = {spec.name: _flag(get(spec) or False) for spec in GATE_FLAGS}
+    # Unset --vb-fail-on leaves the matrix file's gate.fail_on (then the device's defaults) in charge.
+    user_fail_on = get(GATE_OPTIONS[0])
     return GateSettings(
-        policy=GatePolicy.build(user_fail_on, matrix, alpha),
-        confirm_rounds=confirm,
-        relative=switches["relative"],
-        confirm_process=switches["confirm_process"],
+        policy=GatePolicy.build(None if user_fail_on is None else str(user_fail_on), matrix, alpha,
+                                device_type=device_type, fail_on_inconclusive=flags["fail_on_inconclusive"]),
+        confirm_sessions=_int("confirm_sessions", raw["confirm_sessions"], 0),
+        relative=value in ("on", "true", "1"),
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),
-        allow_foreign=_flag(get(GATE_FLAGS[0]) or False),
+        allow_foreign=flags["allow_foreign_baseline"],
         verdict_md=Path(raw["verdict_md"]) if raw["verdict_md"] else None,
         verdict_json=Path(raw["verdict_json"]) if raw["verdict_json"] else None,
     )

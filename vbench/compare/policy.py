@@ -1,12 +1,17 @@
-"""Tolerances: ``--vb-fail-on "time:5%,memory:3%,cold_start:25%"`` and per-cell overrides.
+"""Tolerances: ``--vb-fail-on "relative:5%,rss:10%"``, device presets and per-cell overrides.
 
-Each metric belongs to a category with one tolerance (a fraction; ``off`` disables the category).
-Per-cell overrides come from the matrix file's ``gate:`` block (fnmatch patterns on the cell id)::
+Each metric belongs to a category with one tolerance (a fraction; ``off``: reported, not gated).
+The defaults follow the device. On a CPU the gate judges ``norm_time`` (each round's time over a
+fixed machine probe timed just before it), because a shared CPU's speed drifts by 10-40% between
+sessions and the ratio cancels most of that; absolute time is reported, not gated. On CUDA the
+device's own time is stable and is gated directly. ``--vb-fail-on time:5%`` gates absolute time on a
+CPU too. Per-cell overrides come from the matrix file's ``gate:`` block (fnmatch patterns on the
+cell id)::
 
     gate:
-      fail_on: "time:5%,memory:3%"          # replaces the defaults for this matrix
+      fail_on: "relative:5%,rss:off"        # on top of the device's defaults
       cells:
-        "vit_*-compile-*": "time:15%"       # a noisier cell gets a wider tolerance
+        "vit_*-compile-*": "relative:15%"   # a noisier cell gets a wider tolerance
         "*-bs1-*": "cold_start:off"
 """
 
@@ -19,63 +24,89 @@ from pathlib import Path
 
 from vbench.errors import VBenchError
 
-__all__ = ["CATEGORIES", "DEFAULT_FAIL_ON", "parse_fail_on", "GatePolicy", "load_matrix_policy"]
+__all__ = ["CATEGORIES", "DEVICE_FAIL_ON", "DEFAULT_FAIL_ON", "DEFAULT_ALPHA", "LENIENT_LEVEL", "parse_fail_on",
+           "GatePolicy", "load_matrix_policy"]
 
 # category -> what it covers (documentation and error messages)
 CATEGORIES: dict[str, str] = {
-    "time": "latency median, throughput (needs significance as well)",
-    "tail": "latency p90 (needs significance as well; a shared machine's tail is noisier than its median)",
-    "relative": "cell time over an interleaved reference: the eager model (rel_time) or the machine probe "
-                "(norm_time) (needs significance as well)",
-    "memory": "peak_mem_allocated_mb, peak_mem_reserved_mb (CUDA: near deterministic)",
-    "rss": "peak_rss_mb (CPU resident set: allocator caching and library pages make it noisier)",
-    "cold_start": "cold_start_s (build + convert/compile + first call; one sample)",
+    "time": "latency median (absolute seconds; gated on CUDA, reported on CPU)",
+    "tail": "latency p90 per session (off by default: a shared machine's tail moves with the machine)",
+    "relative": "cell time over an interleaved reference: the machine probe (norm_time, gated on CPU) or the "
+                "eager model (rel_time, --vb-relative)",
+    "memory": "peak_mem_allocated_mb, peak_mem_reserved_mb (CUDA)",
+    "rss": "peak_rss_mb (CPU resident set during the timed rounds)",
+    "cold_start": "cold_start_s (build + convert/compile + first call; compiled cells only against sessions "
+                  "with the same compile-cache state)",
 }
-DEFAULT_FAIL_ON = "time:5%,tail:10%,relative:5%,memory:3%,rss:10%,cold_start:25%"
+DEVICE_FAIL_ON: dict[str, str] = {
+    "cpu": "time:off,tail:off,relative:5%,memory:3%,rss:10%,cold_start:25%",
+    "cuda": "time:5%,tail:off,relative:5%,memory:3%,rss:10%,cold_start:25%",
+}
+DEFAULT_FAIL_ON = DEVICE_FAIL_ON["cpu"]
+# The chance that an unchanged run has any regressed row, over all its checks (Bonferroni).
+DEFAULT_ALPHA = 0.01
+# One check's level for "suspect" (re-measured in fresh sessions) and "inconclusive".
+LENIENT_LEVEL = 0.05
 
 
-def parse_fail_on(text: str, *, base: Mapping[str, float | None] | None = None) -> dict[str, float | None]:
+def _pct(text: str) -> float | None:
+    """``5%``, ``5``, ``2.5%`` -> a finite non-negative percentage; None when it is not one."""
+    value = text.strip()
+    if value.endswith("%"):
+        value = value[:-1].strip()
+    try:
+        pct = float(value)
+    except ValueError:
+        return None
+    return pct if pct == pct and pct not in (float("inf"),) and pct >= 0 else None
+
+
+def parse_fail_on(text: str, *, base: Mapping[str, float | None] | None = None,
+                  option: str = "--vb-fail-on") -> dict[str, float | None]:
     """Parse ``"time:5%,memory:3%"`` into ``{category: fraction}`` on top of ``base``.
 
-    A value is a percentage (``5%``, ``5``, ``2.5%``) or ``off`` (None: never judged).
+    A value is a percentage (``5%``, ``5``, ``2.5%``) or ``off`` (None: reported, never gated).
+    Raises :class:`VBenchError` naming ``option`` on anything else (empty entries included).
     """
     out: dict[str, float | None] = dict(base or {})
-    for part in (p.strip() for p in str(text).split(",")):
-        if not part:
-            continue
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise VBenchError(f"{option} is empty; give CATEGORY:PERCENT entries, e.g. relative:5%")
+    for part in parts:
         name, sep, value = part.partition(":")
-        name, value = name.strip(), value.strip().rstrip("%").strip()
-        if not sep or name not in CATEGORIES:
-            raise VBenchError(
-                f"--vb-fail-on entry {part!r} must be CATEGORY:PERCENT with CATEGORY one of {', '.join(CATEGORIES)}"
-            )
+        name, value = name.strip(), value.strip()
+        if not part or not sep or name not in CATEGORIES:
+            raise VBenchError(f"{option} entry {part!r} must be CATEGORY:PERCENT with CATEGORY one of "
+                              f"{', '.join(CATEGORIES)}")
         if value.lower() == "off":
             out[name] = None
             continue
-        try:
-            pct = float(value)
-        except ValueError:
-            raise VBenchError(f"--vb-fail-on {name}: {value!r} is not a percentage (e.g. 5%) or off") from None
-        if pct < 0:
-            raise VBenchError(f"--vb-fail-on {name}: tolerance must be >= 0, got {pct}%")
+        pct = _pct(value)
+        if pct is None:
+            raise VBenchError(f"{option} {name}: {value!r} is not a percentage >= 0 (e.g. 5%) or off")
         out[name] = pct / 100
     return out
 
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """Tolerances per category, per-cell overrides, and the significance level for time metrics."""
+    """Tolerances per category, per-cell overrides, the run-level false-alarm level ``alpha`` and
+    whether an inconclusive verdict fails the run."""
 
     tolerances: Mapping[str, float | None] = field(default_factory=lambda: parse_fail_on(DEFAULT_FAIL_ON))
     overrides: tuple[tuple[str, Mapping[str, float | None]], ...] = ()
-    alpha: float = 0.01
+    alpha: float = DEFAULT_ALPHA
+    fail_on_inconclusive: bool = False
+    device_type: str = "cpu"
 
     def __post_init__(self):
         if not 0 < self.alpha < 1:
-            raise VBenchError(f"significance level must be between 0 and 1, got {self.alpha}")
+            raise VBenchError(f"--vb-alpha (the run-level false-alarm level) must be between 0 and 1, got {self.alpha}")
 
-    def tolerance(self, cell_label: str, category: str) -> float | None:
+    def tolerance(self, cell_label: str, category: str | None) -> float | None:
         """The tolerance of ``category`` for the cell; the last matching override wins."""
+        if category is None:
+            return None
         value = self.tolerances.get(category)
         for pattern, tolerances in self.overrides:
             if category in tolerances and fnmatch.fnmatchcase(cell_label, pattern):
@@ -83,17 +114,20 @@ class GatePolicy:
         return value
 
     @classmethod
-    def build(cls, fail_on: str | None = None, matrix: str | Path | None = None, alpha: float = 0.01) -> GatePolicy:
-        """Defaults, then the matrix file's ``gate.fail_on``, then ``fail_on``; overrides from the matrix."""
-        tolerances = parse_fail_on(DEFAULT_FAIL_ON)
+    def build(cls, fail_on: str | None = None, matrix: str | Path | None = None, alpha: float = DEFAULT_ALPHA,
+              *, device_type: str = "cpu", fail_on_inconclusive: bool = False,
+              option: str = "--vb-fail-on") -> GatePolicy:
+        """The device's defaults, then the matrix file's ``gate.fail_on``, then ``fail_on``."""
+        device_type = "cuda" if str(device_type).startswith("cuda") else "cpu"
+        tolerances = parse_fail_on(DEVICE_FAIL_ON[device_type])
         overrides: tuple = ()
         if matrix:
             matrix_fail_on, overrides = load_matrix_policy(matrix)
             if matrix_fail_on:
-                tolerances = parse_fail_on(matrix_fail_on, base=tolerances)
-        if fail_on:
-            tolerances = parse_fail_on(fail_on, base=tolerances)
-        return cls(tolerances, overrides, alpha)
+                tolerances = parse_fail_on(matrix_fail_on, base=tolerances, option=f"matrix file {matrix}: gate.fail_on")
+        if fail_on is not None:
+            tolerances = parse_fail_on(fail_on, base=tolerances, option=option)
+        return cls(tolerances, overrides, alpha, fail_on_inconclusive, device_type)
 
 
 def load_matrix_policy(path: str | Path) -> tuple[str | None, tuple[tuple[str, dict[str, float | None]], ...]]:
@@ -110,6 +144,7 @@ def load_matrix_policy(path: str | Path) -> tuple[str | None, tuple[tuple[str, d
     cells = gate.get("cells") or {}
     if not isinstance(cells, dict):
         raise VBenchError(f"matrix file {str(path)!r}: 'gate.cells' must map cell patterns to fail-on strings")
-    overrides = tuple((str(pattern), parse_fail_on(str(spec))) for pattern, spec in cells.items())
+    overrides = tuple((str(pattern), parse_fail_on(str(spec), option=f"matrix file {path}: gate.cells[{pattern!r}]"))
+                      for pattern, spec in cells.items())
     fail_on = gate.get("fail_on")
     return (str(fail_on) if fail_on else None), overrides

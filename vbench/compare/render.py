@@ -6,11 +6,11 @@ import json
 import math
 
 from vbench.compare.report import Report
-from vbench.compare.verdicts import UNCHANGED, Row
+from vbench.compare.verdicts import NOT_GATED, UNCHANGED, Row
 
 __all__ = ["COLUMNS", "format_row", "render_text", "render_markdown", "render_json"]
 
-COLUMNS = ("cell", "metric", "baseline", "current", "change", "noise band", "p / interval", "verdict", "note")
+COLUMNS = ("cell", "metric", "baseline", "current", "change", "can catch", "p", "verdict", "note")
 
 
 def _num(value: float | None) -> str:
@@ -35,17 +35,15 @@ def _pct(value: float | None, signed: bool = True) -> str:
 def format_row(row: Row) -> tuple[str, ...]:
     """The row's cells as strings, in :data:`COLUMNS` order."""
     unit = f" {row.unit}" if row.unit else ""
-    stats = "-"
-    if row.p_value is not None and math.isfinite(row.p_value):
-        stats = f"p={row.p_value:.2g} [{_pct(row.low)}, {_pct(row.high)}]"
+    p = f"{row.p_value:.2g}" if row.p_value is not None and math.isfinite(row.p_value) and row.verdict != NOT_GATED else "-"
     return (
         row.cell,
         row.metric,
         _num(row.baseline) + (unit if row.baseline is not None else ""),
         _num(row.current) + (unit if row.current is not None else ""),
         _pct(row.change),
-        _pct(row.band, signed=False) if row.band is not None else "-",
-        stats,
+        f">{row.can_catch * 100:.1f}%" if row.can_catch is not None and math.isfinite(row.can_catch) else "-",
+        p,
         row.verdict,
         row.note,
     )
@@ -55,7 +53,7 @@ def _visible(report: Report, max_rows: int | None) -> tuple[list[Row], int]:
     rows = report.rows
     if max_rows is None or len(rows) <= max_rows:
         return rows, 0
-    shown = [r for r in rows if r.verdict != UNCHANGED]
+    shown = [r for r in rows if r.verdict not in (UNCHANGED, NOT_GATED)]
     return shown, len(rows) - len(shown)
 
 
@@ -71,7 +69,9 @@ def render_text(report: Report, max_rows: int | None = None) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     if hidden:
-        lines.append(f"({hidden} unchanged rows not shown; the Markdown and JSON verdicts list every row)")
+        lines.append(f"({hidden} unchanged or not gated rows not shown; pytest -v or vbench compare --all shows every row)")
+    if report.control_line():
+        lines.append(report.control_line())
     lines.append(f"vbench gate: {report.summary()}")
     return "\n".join(lines)
 
@@ -86,11 +86,11 @@ def render_markdown(report: Report) -> str:
         f"(`{report.current_key}`): {report.summary()}.",
         "",
     ]
-    out += [f"> {note}" for note in report.notes]
+    out += [f"> {note}" for note in report.notes + ([report.control_line()] if report.control_line() else [])]
     out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in report.rows:
         cells = list(format_row(row))
-        if row.verdict != UNCHANGED:
+        if row.verdict not in (UNCHANGED, NOT_GATED):
             cells[7] = f"**{cells[7]}**"
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"

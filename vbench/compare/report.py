@@ -1,20 +1,36 @@
-"""Whole-run comparison: every cell of both runs judged, new and missing cells listed, exit status."""
+"""Whole-run comparison: every cell and metric of a session judged against K baseline sessions (or,
+for ``vbench ab``, paired sessions of two revisions), under one run-level false-alarm level.
+
+Run-level error control: a run is red when any of its checks regresses, so each check is held to
+``alpha / m`` with ``m`` the gated checks of the run (Bonferroni: the chance that an unchanged run
+has any regressed row is at most ``alpha``, whatever the dependence between checks). The table and
+the JSON state ``m``, ``alpha`` and the per-check level.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vbench.compare.policy import GatePolicy
-from vbench.compare.runs import CellRecord, Run, check_hardware
-from vbench.compare.verdicts import CHECKS, MISSING, NEW, REGRESSED, SAMPLED_CHECKS, VERDICTS, Row, judge_cell
+import numpy as np
 
-__all__ = ["Report", "compare_runs", "match_cell", "regressed_sampled_cells"]
+from vbench.compare.policy import LENIENT_LEVEL, GatePolicy
+from vbench.compare.runs import CellRecord, Run, check_hardware
+from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
+from vbench.compare.verdicts import (
+    INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, VERDICTS, Metric, Row,
+    decide,
+)
+
+__all__ = ["Report", "compare_sessions", "compare_paired", "match_cell", "suspect_cells"]
 
 
 @dataclass
 class Report:
-    """The verdicts of one comparison. ``exit_status`` is 1 when any row regressed, else 0."""
+    """The verdicts of one comparison. ``exit_status`` is 1 when any row regressed (or, with
+    ``policy.fail_on_inconclusive``, is inconclusive), else 0."""
 
     baseline: str
     current: str
@@ -24,6 +40,9 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     policy: GatePolicy | None = None
     notes: list[str] = field(default_factory=list)
+    sessions: int = 0  # baseline sessions (or session pairs) judged against
+    checks: int = 0  # gated checks: the m of the run-level control
+    spreads: dict[str, float] = field(default_factory=dict)  # metric -> pooled sigma (log scale)
 
     def counts(self) -> dict[str, int]:
         """Rows per verdict, in table order."""
@@ -34,11 +53,29 @@ class Report:
         return [r for r in self.rows if r.verdict == REGRESSED]
 
     @property
+    def inconclusive(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == INCONCLUSIVE]
+
+    @property
+    def level(self) -> float | None:
+        """Each check's level (alpha / m)."""
+        return self.policy.alpha / self.checks if self.policy and self.checks else None
+
+    @property
     def exit_status(self) -> int:
-        return 1 if self.regressions else 0
+        failing = bool(self.regressions) or bool(self.policy and self.policy.fail_on_inconclusive and self.inconclusive)
+        return 1 if failing else 0
+
+    def control_line(self) -> str:
+        """What the verdicts are worth: checks, run-level level, sessions."""
+        if not self.policy:
+            return ""
+        level = f"{self.level:.2g}" if self.level else "-"
+        return (f"{self.checks} gated checks; chance that an unchanged run shows any regression <= "
+                f"{self.policy.alpha:.0%} (Bonferroni: each check at {level}); {self.sessions} baseline session(s)")
 
     def summary(self) -> str:
-        """One line: ``2 regressed, 1 improved, 40 unchanged, 1 new, 0 missing, 0 model changed``."""
+        """One line: ``0 regressed, 0 inconclusive, 1 improved, 40 unchanged, ...``."""
         counts = self.counts()
         text = ", ".join(f"{n} {v}" for v, n in counts.items())
         return text + (" (cross-hardware comparison)" if self.cross_hardware else "")
@@ -52,6 +89,11 @@ class Report:
             "cross_hardware": self.cross_hardware,
             "tolerances": dict(self.policy.tolerances) if self.policy else None,
             "alpha": self.policy.alpha if self.policy else None,
+            "checks": self.checks,
+            "per_check_level": self.level,
+            "correction": "bonferroni",
+            "baseline_sessions": self.sessions,
+            "spreads": self.spreads,
             "counts": self.counts(),
             "exit_status": self.exit_status,
             "notes": self.notes,
@@ -69,42 +111,202 @@ def match_cell(baseline: Run, cell: CellRecord) -> CellRecord | None:
     return same[0] if len(same) == 1 else None
 
 
-def compare_runs(
-    baseline: Run,
+@dataclass
+class _Check:
+    """One (cell, metric) to judge: log values of the baseline sessions (or paired log ratios)."""
+
+    cell: CellRecord
+    metric: Metric
+    tolerance: float | None
+    base: list[float]  # log values (sessions) or log ratios (pairs)
+    current: float | None  # log value of this session (None when paired)
+    confirm: list[float]  # log values of fresh confirmation sessions
+    base_display: float | None
+    current_display: float | None
+    note: str = ""
+
+
+def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple[list[CellRecord], str]:
+    """The baseline records a metric may be judged against, and why some were left out."""
+    notes = []
+    if metric.sampled and any(m.extra.get("unstable") for m in matches):
+        matches = [m for m in matches if not m.extra.get("unstable")]
+        notes.append("baseline sessions flagged unstable left out")
+    if metric.name == "cold_start_s" and (cur.extra.get("compile_cache") or any(m.extra.get("compile_cache") for m in matches)):
+        state = cur.extra.get("compile_cache")
+        kept = [m for m in matches if m.extra.get("compile_cache") == state]
+        if len(kept) < len(matches):
+            notes.append(f"compile cache {state or 'unused'} here: only baseline sessions with the same state")
+        matches = kept
+    return matches, "; ".join(notes)
+
+
+def _row(check: _Check, spread: Spread, level: float, n_baseline: int | None, planned: int) -> Row:
+    """Judge one check. ``n_baseline`` None: paired differences (``vbench ab``)."""
+    metric, tol = check.metric, check.tolerance
+    sigma, df = moderated(check.base, spread)
+    if n_baseline is None:  # paired: the change is the mean log ratio
+        x, n = float(np.mean(check.base)), len(check.base)
+        screen = x
+    else:
+        screen = check.current - float(np.mean(check.base))
+        x, n = screen, 1
+        if check.confirm:
+            x, n = float(np.mean(check.confirm)) - float(np.mean(check.base)), len(check.confirm)
+    factor = se_factor(n, n_baseline)
+    b = bound(sigma, df, factor, level, LENIENT_LEVEL)
+    notes = [check.note] if check.note else []
+    if spread.prior:
+        notes.append(f"spread assumed ({spread.sigma:.0%}): fewer than two baseline sessions")
+    if check.confirm:
+        notes.append(f"this session {math.expm1(screen):+.1%}; {n} fresh session(s) {math.expm1(x):+.1%}")
+    row = Row(check.cell.display, metric.name, NOT_GATED, check.base_display, check.current_display,
+              math.expm1(x), tol, math.expm1(min(b.strict, 5.0)), None, one_sided_p(x, b.se, b.df) if x > 0 else None,
+              len(check.base), len(check.confirm), metric.unit, fullname=check.cell.fullname)
+    if tol is None:
+        notes.append("not gated (category off)")
+    else:
+        row.verdict = decide(x, tol, b)
+        planned_n = n if (check.confirm or n_baseline is None) else (planned if metric.sampled and planned else 1)
+        catch = bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL)
+        row.can_catch = math.expm1(min(max(math.log1p(tol), catch.strict), 5.0))
+        if row.verdict == INCONCLUSIVE:
+            notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions 5 "
+                         f"-k \"{check.cell.label}\"")
+        elif row.verdict == UNCHANGED and row.can_catch > 2 * tol:
+            notes.append(f"noisy: only a change above {row.can_catch:.0%} could show here")
+    row.note = "; ".join(notes)
+    return row
+
+
+def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, n_baseline: int | None,
+           planned: int) -> None:
+    """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order."""
+    checks = [e for e in entries if isinstance(e, _Check)]
+    spreads: dict[str, Spread] = {}
+    for metric in METRICS:
+        groups = [c.base for c in checks if c.metric is metric]
+        if groups:
+            spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
+    report.spreads = {k: round(s.sigma, 5) for k, s in spreads.items()}
+    report.checks = sum(c.tolerance is not None for c in checks)
+    level = policy.alpha / max(report.checks, 1)
+    for entry in entries:
+        report.rows.append(_row(entry, spreads[entry.metric.name], level, n_baseline, planned)
+                           if isinstance(entry, _Check) else entry)
+
+
+def _equal_row(metric: Metric, cur: CellRecord, base: CellRecord) -> Row | None:
+    b, c = metric.value(base), metric.value(cur)
+    if b is None and c is None:
+        return None
+    if b is None or c is None:
+        return Row(cur.display, metric.name, NEW if b is None else MISSING, b, c, unit=metric.unit,
+                   note="only the " + ("current run" if b is None else "baseline") + " has it", fullname=cur.fullname)
+    same = math.isclose(b, c, rel_tol=1e-9)
+    return Row(cur.display, metric.name, UNCHANGED if same else MODEL_CHANGED, b, c, 0.0 if same else c / b - 1,
+               unit=metric.unit, fullname=cur.fullname)
+
+
+def compare_sessions(
+    baselines: Sequence[Run],
     current: Run,
     policy: GatePolicy | None = None,
     *,
     allow_foreign: bool = False,
-    checks=CHECKS,
+    confirm_planned: int = 0,
 ) -> Report:
-    """Judge every cell of ``current`` against ``baseline``.
+    """Judge every cell of ``current`` (one session, with any fresh confirmation sessions in its
+    cells' ``gate_confirm``) against ``baselines`` (sessions, oldest first).
 
-    Raises :class:`~vbench.compare.runs.ForeignBaselineError` when the hardware keys differ and
-    ``allow_foreign`` is false; with it, every row is marked cross-hardware.
+    ``confirm_planned``: fresh sessions the gate runs for a suspect cell (for the "can catch"
+    column). Raises :class:`~vbench.compare.runs.ForeignBaselineError` when a hardware key differs
+    and ``allow_foreign`` is false; with it, every row is marked cross-hardware.
     """
     policy = policy or GatePolicy()
-    cross = check_hardware(baseline, current.hardware_key, allow_foreign=allow_foreign)
-    report = Report(baseline.source, current.source, baseline.hardware_key, current.hardware_key, cross, policy=policy)
+    baselines = list(baselines)
+    cross = any([check_hardware(b, current.hardware_key, allow_foreign=allow_foreign) for b in baselines])
+    newest = baselines[-1]
+    source = newest.source if len(baselines) == 1 else f"{len(baselines)} sessions, {baselines[0].source} .. {newest.source}"
+    report = Report(source, current.source, newest.hardware_key, current.hardware_key, cross, policy=policy,
+                    sessions=len(baselines))
+    entries: list[Row | _Check] = []
     matched: set[str] = set()
     for cur in current.cells.values():
-        base = match_cell(baseline, cur)
-        if base is None:
-            report.rows.append(Row(cur.label, "-", NEW, note="not in the baseline"))
-        else:
-            matched.add(base.fullname)
-            report.rows.extend(judge_cell(base, cur, policy, checks))
-    for name, base in baseline.cells.items():
+        matches = [m for b in baselines if (m := match_cell(b, cur)) is not None]
+        if not matches:
+            entries.append(Row(cur.display, "-", NEW, note="not in the baseline", fullname=cur.fullname))
+            continue
+        matched.update(m.fullname for m in matches)
+        for metric in METRICS:
+            if metric.equal:
+                if (row := _equal_row(metric, cur, matches[-1])) is not None:
+                    entries.append(row)
+                continue
+            usable, note = _usable(metric, cur, matches)
+            values = [v for m in usable if (v := metric.value(m)) is not None]
+            value = metric.value(cur)
+            if value is None and not values:
+                if note and metric.value(matches[-1]) is not None:
+                    entries.append(Row(cur.display, metric.name, NOT_GATED, unit=metric.unit, note=note,
+                                           fullname=cur.fullname))
+                continue
+            if value is None or not values:
+                verdict = NOT_GATED if note else (MISSING if value is None else NEW)
+                entries.append(Row(cur.display, metric.name, verdict, None, value, unit=metric.unit,
+                                       note=note or f"only the {'baseline' if value is None else 'current run'} has it",
+                                       fullname=cur.fullname))
+                continue
+            entries.append(_Check(
+                cur, metric, policy.tolerance(cur.label, metric.category), log_values(values), math.log(value),
+                log_values(metric.confirm_values(cur)), float(np.exp(np.mean(np.log(values)))) * metric.scale,
+                value * metric.scale, note))
+    for name, base in newest.cells.items():
         if name not in matched:
             reason = current.skipped.get(base.label)
-            note = f"skipped in this run: {reason}" if reason else "in the baseline, not in this run"
-            report.rows.append(Row(base.label, "-", MISSING, note=note))
+            note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
+            entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
+    _judge(report, entries, policy, len(baselines), confirm_planned)
     if cross:
         for row in report.rows:
             row.note = "cross-hardware" + (f"; {row.note}" if row.note else "")
     return report
 
 
-def regressed_sampled_cells(report: Report) -> list[str]:
-    """Fullnames of the cells with a regressed time or ratio metric (what a fresh process re-measures)."""
-    sampled = {c.metric for c in SAMPLED_CHECKS}
-    return sorted({r.fullname for r in report.regressions if r.metric in sampled and r.fullname})
+def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",
+                   current: str = "B") -> Report:
+    """Judge B against A from session pairs taken in turns (``vbench ab``): per cell and metric, the
+    log ratio B/A of each pair, their mean against a bound from the pooled spread of pair ratios."""
+    policy = policy or GatePolicy()
+    pairs = list(pairs)
+    a0, b0 = pairs[0]
+    report = Report(source, current, a0.hardware_key, b0.hardware_key, policy=policy, sessions=len(pairs))
+    entries: list[Row | _Check] = []
+    for name, cur in b0.cells.items():
+        for metric in METRICS:
+            if metric.equal:
+                base = a0.cells.get(name)
+                if base is not None and (row := _equal_row(metric, cur, base)) is not None:
+                    entries.append(row)
+                continue
+            ratios, a_values, b_values = [], [], []
+            for a, b in pairs:
+                va = metric.value(a.cells[name]) if name in a.cells else None
+                vb = metric.value(b.cells[name]) if name in b.cells else None
+                if va and vb and va > 0 and vb > 0:
+                    ratios.append(math.log(vb / va))
+                    a_values.append(va)
+                    b_values.append(vb)
+            if not ratios:
+                continue
+            entries.append(_Check(cur, metric, policy.tolerance(cur.label, metric.category), ratios, None, [],
+                                 float(np.median(a_values)) * metric.scale, float(np.median(b_values)) * metric.scale))
+    _judge(report, entries, policy, None, 0)
+    return report
+
+
+def suspect_cells(report: Report) -> list[str]:
+    """Fullnames of cells with a sampled metric regressed or inconclusive: what fresh sessions re-measure."""
+    sampled = {m.name for m in METRICS if m.sampled}
+    return sorted({r.fullname for r in report.rows
+                   if r.verdict in (REGRESSED, INCONCLUSIVE) and r.metric in sampled and r.fullname})

@@ -8,6 +8,7 @@ only ever read.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from vbench.errors import VBenchError
 
-__all__ = ["SAMPLE_SOURCES", "SAMPLE_KEYS", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "merge_runs", "ForeignBaselineError"]
+__all__ = ["SAMPLE_SOURCES", "SAMPLE_KEYS", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "ForeignBaselineError"]
 
 
 # Where raw samples come from: per-round seconds, and ratios measured in interleaved pairs.
@@ -36,8 +37,6 @@ class CellRecord:
     name: str
     extra: dict[str, Any]
     samples: list[float] | None
-    # Set on runs pooled by merge_runs: each session's own samples, for the between-session spread.
-    sessions: dict[str, tuple[list[float], ...]] = field(default_factory=dict)  # source -> per-session samples
 
     @property
     def label(self) -> str:
@@ -49,17 +48,23 @@ class CellRecord:
         ``rel_time`` (cell / eager) or ``norm_time`` (cell / machine probe)."""
         return self.samples if source == "time" else self.extra.get(SAMPLE_KEYS[source])
 
-    def session_samples(self, source: str) -> tuple[list[float], ...]:
-        """Per-session samples of ``source`` of a pooled run; () otherwise."""
-        return self.sessions.get(source, ())
+    @property
+    def display(self) -> str:
+        """The label with the cell's mode (inference, train and data cells share ids)."""
+        mode = self.extra.get("mode")
+        return f"{mode} {self.label}" if mode else self.label
 
-    def confirm_samples(self, source: str, *, fresh: bool = False) -> list[float] | None:
-        """The gate's confirmation re-measure of ``source``, if it ran: in this process, or with
-        ``fresh`` in a new one (``gate_confirm.fresh``)."""
+    def confirm_sessions(self, source: str) -> list[list[float]]:
+        """Raw samples of ``source`` from each fresh confirmation session the gate ran for this cell
+        (``extra_info.gate_confirm.sessions``); [] when none ran."""
         confirm = self.extra.get("gate_confirm") or {}
-        if fresh:
-            confirm = confirm.get("fresh") or {}
-        return confirm.get(SAMPLE_KEYS[source]) or None
+        sessions = confirm.get("sessions") if isinstance(confirm, Mapping) else None
+        out = []
+        for session in sessions or ():
+            samples = session.get(SAMPLE_KEYS[source]) if isinstance(session, Mapping) else None
+            if isinstance(samples, list) and samples:
+                out.append([float(x) for x in samples])
+        return out
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Run:
     cells: dict[str, CellRecord] = field(default_factory=dict)
     machine_info: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # cell id -> reason, from vbench's JSON block
+    complete: bool | None = None  # vbench.complete: False for a session interrupted before its end
 
     def missing_samples(self) -> list[str]:
         return [c.label for c in self.cells.values() if not c.samples]
@@ -92,10 +98,12 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
             str(bench["fullname"]),
             str(bench.get("name", bench["fullname"])),
             dict(bench.get("extra_info") or {}),
-            [float(x) for x in samples] if isinstance(samples, list) and samples else None,
+            _samples(samples, source, i) if isinstance(samples, list) and samples else None,
         )
         run.cells[record.fullname] = record
-    for entry in (data.get("vbench") or {}).get("skipped", []) or []:
+    block = data.get("vbench") if isinstance(data.get("vbench"), Mapping) else {}
+    run.complete = block.get("complete") if isinstance(block.get("complete"), bool) else None
+    for entry in block.get("skipped", []) or []:
         if isinstance(entry, Mapping) and "id" in entry:
             run.skipped[str(entry["id"])] = str(entry.get("reason", ""))
     missing = run.missing_samples()
@@ -105,6 +113,18 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
             f"e.g. {missing[0]}; vbench keeps them in every run it saves (or use --benchmark-save-data)"
         )
     return run
+
+
+def _samples(values: list, source: str, index: int) -> list[float]:
+    """Raw per-round seconds, validated: numbers, finite, not negative, not all zero."""
+    try:
+        out = [float(x) for x in values]
+    except (TypeError, ValueError):
+        raise VBenchError(f"{source}: benchmark {index + 1} has non-numeric samples (stats.data)") from None
+    if not all(math.isfinite(x) and x >= 0 for x in out) or not any(out):
+        raise VBenchError(f"{source}: benchmark {index + 1} has samples that are not finite positive times "
+                          "(NaN, infinite, negative or all zero)")
+    return out
 
 
 def load_run(path: str | Path, *, require_samples: bool = True) -> Run:
@@ -140,45 +160,3 @@ def check_hardware(baseline: Run, current_key: str | None, *, allow_foreign: boo
             f"this run is {current_key or 'unknown'}; refusing to compare (--vb-allow-foreign-baseline to force)"
         )
     return True
-
-
-def merge_runs(runs: Iterable[Run], source: str) -> Run:
-    """Pool several runs of the same cells (stored baselines, ``vbench ab``'s sessions) into one.
-
-    Raw time samples and relative-time samples are concatenated, and each run's own samples are kept
-    per cell (:meth:`CellRecord.session_samples`) so the gate can see how far whole sessions disagree;
-    numeric metrics (memory, cold start, ...) keep the median over the runs.
-    """
-    import statistics
-
-    runs = list(runs)
-    if not runs:
-        raise VBenchError("nothing to merge")
-    keys = {run.hardware_key for run in runs}
-    # Mixed keys (only ever merged with --vb-allow-foreign-baseline): unknown, so every row is cross-hardware.
-    merged = Run(source, keys.pop() if len(keys) == 1 else None, machine_info=runs[0].machine_info)
-    per_session: dict[str, dict[str, list[list[float]]]] = {}
-    values: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        merged.skipped.update(run.skipped)
-        for name, cell in run.cells.items():
-            if name not in merged.cells:
-                extra = {k: v for k, v in cell.extra.items() if k != "gate_confirm"}
-                merged.cells[name] = CellRecord(cell.fullname, cell.name, extra, None)
-            sessions = per_session.setdefault(name, {source: [] for source in SAMPLE_SOURCES})
-            for source in SAMPLE_SOURCES:
-                if samples := cell.samples_of(source):
-                    sessions[source].extend(cell.session_samples(source) or (list(samples),))
-            for key, value in cell.extra.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    values.setdefault(name, {}).setdefault(key, []).append(value)
-    for name, cell in merged.cells.items():
-        sessions = per_session[name]
-        cell.sessions = {source: tuple(s) for source, s in sessions.items() if s}
-        for key, vals in values.get(name, {}).items():
-            cell.extra[key] = statistics.median(vals)
-        pooled = {source: [x for session in s for x in session] for source, s in sessions.items() if s}
-        cell.samples = pooled.pop("time", None)
-        for source, samples in pooled.items():
-            cell.extra[SAMPLE_KEYS[source]] = samples
-    return merged

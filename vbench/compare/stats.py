@@ -1,22 +1,40 @@
-"""Statistics on raw per-round samples: Mann-Whitney U and a bootstrap interval on a ratio.
+"""The statistics of the gate: one number per session, a between-session spread pooled over cells,
+and a prediction bound that a new session's number must leave before it counts.
 
-A time change counts only when it is beyond the tolerance *and* significant given both runs'
-samples, so the effective threshold follows each cell's own noise: a steady cell can fail on a 6%
-change, a jittery one needs more. Everything is deterministic (seeded bootstrap), so the same two
-files always give the same verdict.
+Why sessions and not rounds: the rounds of one process share that process's offset (where its
+memory landed, which core it ran on, what the machine was doing that minute) and are correlated in
+time, so a round-level test calls two processes of the same code "significantly different" most of
+the time. Here each session (one pytest process) contributes one statistic per cell and metric (the
+median of its rounds, their p90, the median ``norm_time`` ratio, its peak RSS, its cold start),
+compared on the log scale.
+
+The spread: with K = 3-5 baseline sessions a cell's own standard deviation rests on 2-4 degrees of
+freedom, far too few for a bound at the 1e-4 level a whole run needs. Cells of one metric share most
+of their noise (same machine, same process), so the spread is pooled over cells the way limma
+moderates gene-wise variances: a robust pooled value (median of the cells' variances, scaled to be
+unbiased under normality) with ``PRIOR_DF`` degrees of freedom, combined with the cell's own
+variance. A cell noisier than the rest widens its own bound; a quiet cell keeps the pooled one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampleComparison", "compare_samples", "mann_whitney_p", "bootstrap_ratio", "statistic", "session_spread"]
+__all__ = [
+    "STATISTICS", "PRIOR_DF", "SIGMA_FLOOR", "Spread", "Bound", "statistic", "log_values", "pooled_spread",
+    "moderated", "se_factor", "bound", "one_sided_p",
+]
 
 STATISTICS = {"median": 50.0, "p90": 90.0}
+# Weight of the pooled spread, in degrees of freedom, against a cell's own (K - 1).
+PRIOR_DF = 4.0
+# No bound narrower than this (log scale): a metric that repeated exactly in K sessions (a
+# deterministic peak memory) still moves by rounding and allocator granularity.
+SIGMA_FLOOR = 0.002
 
 
 def statistic(samples: Sequence[float], name: str) -> float:
@@ -24,94 +42,91 @@ def statistic(samples: Sequence[float], name: str) -> float:
     return float(np.percentile(np.asarray(samples, dtype=float), STATISTICS[name]))
 
 
-def session_spread(sessions: Sequence[Sequence[float]], name: str) -> float | None:
-    """How far whole sessions of the same cell disagree: max / min - 1 of ``name`` over the sessions.
-
-    Rounds within one process share that process's offset (memory placement, thread placement,
-    the machine's state), which no within-run test sees; the spread of several stored sessions does.
-    None with fewer than two sessions.
-    """
-    values = [statistic(s, name) for s in sessions if len(s)]
-    if len(values) < 2 or min(values) <= 0:
-        return None
-    return max(values) / min(values) - 1
-
-
-def mann_whitney_p(baseline: Sequence[float], current: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value (scipy: exact for small samples without ties, else the normal
-    approximation); NaN when either side has fewer than two samples."""
-    if len(baseline) < 2 or len(current) < 2:
-        return math.nan
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(current, baseline, alternative="two-sided").pvalue)
-
-
-def bootstrap_ratio(
-    baseline: Sequence[float],
-    current: Sequence[float],
-    stat: str = "median",
-    *,
-    resamples: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat(current) / stat(baseline)``; returns ``(low, high)``."""
-    rng = np.random.default_rng(seed)
-    b = np.asarray(baseline, dtype=float)
-    c = np.asarray(current, dtype=float)
-    q = STATISTICS[stat]
-    # Chunked so a cell with thousands of rounds stays within a few MB.
-    chunk = max(1, min(resamples, 2_000_000 // max(len(b), len(c), 1)))
-    ratios = []
-    for start in range(0, resamples, chunk):
-        n = min(chunk, resamples - start)
-        rb = _stat_rows(b[rng.integers(0, len(b), (n, len(b)))], q)
-        rc = _stat_rows(c[rng.integers(0, len(c), (n, len(c)))], q)
-        ratios.append(rc / rb)
-    all_ratios = np.concatenate(ratios)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(all_ratios, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
-def _stat_rows(rows: np.ndarray, q: float) -> np.ndarray:
-    # np.median partitions instead of sorting: several times faster on thousands of rounds.
-    return np.median(rows, axis=1) if q == 50.0 else np.percentile(rows, q, axis=1)
+def log_values(values: Iterable[float | None]) -> list[float]:
+    """Natural logs of the positive, finite values (others are left out)."""
+    return [math.log(v) for v in values if v is not None and math.isfinite(v) and v > 0]
 
 
 @dataclass(frozen=True)
-class SampleComparison:
-    """How ``current`` compares with ``baseline`` for one statistic.
+class Spread:
+    """The pooled between-session spread of one metric on the log scale: ``sigma`` (about the
+    relative standard deviation of one session's value), from ``cells`` cells with ``df`` degrees
+    of freedom in all; ``prior`` when no cell had two sessions and an assumed value stands in."""
 
-    ``ratio`` is stat(current) / stat(baseline); ``low``/``high`` its bootstrap interval; ``p_value``
-    the Mann-Whitney U p-value of the two sample sets.
+    sigma: float
+    df: float
+    cells: int
+    prior: bool = False
+
+
+def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float) -> Spread:
+    """Pool the variances of ``groups`` (per cell: log values of its sessions, or paired log ratios).
+
+    Each cell's variance is divided by the median of a chi-square with its degrees of freedom over
+    those degrees of freedom, so that the median over cells estimates the common variance and a few
+    cells hit by a noise episode do not inflate it. Without any group of two, ``prior_sigma`` (a
+    deliberately wide value per metric) with ``PRIOR_DF`` degrees of freedom stands in.
     """
+    from scipy.stats import chi2
 
-    stat: str
-    baseline: float
-    current: float
-    ratio: float
-    low: float
-    high: float
-    p_value: float
-
-    def significant(self, alpha: float) -> bool:
-        """Both tests agree: the distributions differ (p < alpha) and the interval excludes 1."""
-        return (not math.isnan(self.p_value)) and self.p_value < alpha and (self.low > 1.0 or self.high < 1.0)
-
-    @property
-    def band(self) -> float:
-        """Half-width of the interval, as a fraction of the ratio: the noise band of this comparison."""
-        return (self.high - self.low) / 2 / self.ratio if self.ratio else math.nan
+    scaled, df = [], 0.0
+    for values in groups:
+        if len(values) >= 2:
+            d = len(values) - 1
+            scaled.append(float(np.var(values, ddof=1)) / (chi2.ppf(0.5, d) / d))
+            df += d
+    if not scaled:
+        return Spread(max(prior_sigma, SIGMA_FLOOR), PRIOR_DF, 0, prior=True)
+    return Spread(max(math.sqrt(float(np.median(scaled))), SIGMA_FLOOR), df, len(scaled))
 
 
-def compare_samples(baseline: Sequence[float], current: Sequence[float], stat: str = "median") -> SampleComparison:
-    """Compare two raw sample sets on ``stat`` (median or p90)."""
-    b, c = statistic(baseline, stat), statistic(current, stat)
-    ratio = c / b if b else math.inf
-    if len(baseline) >= 2 and len(current) >= 2:
-        low, high = bootstrap_ratio(baseline, current, stat)
-    else:
-        low = high = ratio
-    return SampleComparison(stat, b, c, ratio, low, high, mann_whitney_p(baseline, current))
+def moderated(values: Sequence[float], spread: Spread) -> tuple[float, float]:
+    """The spread of one cell ``(sigma, df)``: its own variance (``len(values) - 1`` degrees of
+    freedom) and the pooled one (``PRIOR_DF``, fewer when the pool has fewer) weighted by their
+    degrees of freedom."""
+    prior_df = min(PRIOR_DF, spread.df)
+    own_df = max(len(values) - 1, 0)
+    if own_df == 0:
+        return spread.sigma, prior_df
+    own = float(np.var(values, ddof=1))
+    sigma2 = (prior_df * spread.sigma ** 2 + own_df * own) / (prior_df + own_df)
+    return max(math.sqrt(sigma2), SIGMA_FLOOR), prior_df + own_df
+
+
+@dataclass(frozen=True)
+class Bound:
+    """How far a change (log scale) must go to count: ``strict`` at the per-check level of the
+    run-level error control, ``lenient`` at one check's 5% (a suspect, or an inconclusive verdict)."""
+
+    strict: float
+    lenient: float
+    se: float
+    df: float
+
+
+def se_factor(n_current: int, n_baseline: int | None = None) -> float:
+    """Standard error of a change over one session's spread: the mean of ``n_current`` new sessions
+    against the mean of ``n_baseline`` baseline sessions, or (``n_baseline`` None) the mean of
+    ``n_current`` paired differences."""
+    if n_baseline is None:
+        return math.sqrt(1.0 / max(n_current, 1))
+    return math.sqrt(1.0 / max(n_current, 1) + 1.0 / max(n_baseline, 1))
+
+
+def bound(sigma: float, df: float, factor: float, level: float, lenient_level: float) -> Bound:
+    """One-sided prediction bound (Student t with ``df``) on a change whose standard error is
+    ``sigma * factor`` (see :func:`se_factor`), at ``level`` and ``lenient_level``."""
+    from scipy.stats import t
+
+    se = sigma * factor
+    df = max(df, 1.0)
+    return Bound(float(t.ppf(1 - level, df) * se), float(t.ppf(1 - lenient_level, df) * se), se, df)
+
+
+def one_sided_p(change: float, se: float, df: float) -> float:
+    """P(a change at least this large in the worse direction | no change) under the t model."""
+    from scipy.stats import t
+
+    if se <= 0:
+        return 0.0 if change > 0 else 1.0
+    return float(t.sf(abs(change) / se, max(df, 1.0)))
