@@ -27,3 +27,10 @@ def local_baseline(path: Path, *, scale: float = 1.0, source: str = "baseline.js
         bench["stats"]["data"] = [x * scale for x in bench["stats"]["data"]]
     path.write_text(json.dumps(data))
     return path
+
+
+def golden_baselines():
+    """The three golden baseline sessions (K = 3), oldest first."""
+    from vbench.compare import load_run
+
+    return [load_run(GOLDEN / name) for name in ("baseline.json", "session-2.json", "session-3.json")]

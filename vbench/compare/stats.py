@@ -12,7 +12,7 @@ The spread: with K = 3-5 baseline sessions a cell's own standard deviation rests
 freedom, far too few for a bound at the 1e-4 level a whole run needs. Cells of one metric share most
 of their noise (same machine, same process), so the spread is pooled over cells the way limma
 moderates gene-wise variances: a robust pooled value (median of the cells' variances, scaled to be
-unbiased under normality) with ``PRIOR_DF`` degrees of freedom, combined with the cell's own
+unbiased under normality) with ``PRIOR_DF`` degrees of freedom (estimated from how much the cells' variances differ), combined with the cell's own
 variance. A cell noisier than the rest widens its own bound; a quiet cell keeps the pooled one.
 """
 
@@ -30,8 +30,17 @@ __all__ = [
 ]
 
 STATISTICS = {"median": 50.0, "p90": 90.0}
-# Weight of the pooled spread, in degrees of freedom, against a cell's own (K - 1).
+# Weight of the pooled spread, in degrees of freedom, against a cell's own (K - 1), when too few
+# cells exist to estimate it; estimated from the cells otherwise (see pooled_spread).
 PRIOR_DF = 4.0
+MIN_CELLS_FOR_DF = 5
+MAX_PRIOR_DF = 200.0
+# Degrees of freedom of the t quantile at most: whole sessions have heavier tails than a normal
+# distribution (a minute of machine noise lands on one session), and the quantiles that a run-level
+# level of 1e-4 per check reaches are deep in the tail. t with 30 df is 20% wider than the normal
+# there; simulated with t5-distributed session offsets and the gate's two confirmation sessions,
+# unchanged runs stayed red in at most 1/300 (tests/test_compare.py).
+MAX_DF = 30.0
 # No bound narrower than this (log scale): a metric that repeated exactly in K sessions (a
 # deterministic peak memory) still moves by rounding and allocator granularity.
 SIGMA_FLOOR = 0.002
@@ -62,29 +71,49 @@ class Spread:
 def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float) -> Spread:
     """Pool the variances of ``groups`` (per cell: log values of its sessions, or paired log ratios).
 
-    Each cell's variance is divided by the median of a chi-square with its degrees of freedom over
-    those degrees of freedom, so that the median over cells estimates the common variance and a few
-    cells hit by a noise episode do not inflate it. Without any group of two, ``prior_sigma`` (a
-    deliberately wide value per metric) with ``PRIOR_DF`` degrees of freedom stands in.
+    ``sigma``: the median over cells of each cell's variance divided by the median of a chi-square
+    with its degrees of freedom over those degrees of freedom (so a few cells hit by a noise episode
+    do not inflate it). ``df``: how much one cell may lean on it, estimated as limma's ``eBayes``
+    does (Smyth 2004, method of moments on the log variances): cells that all share one spread give a
+    large value (capped at :data:`MAX_PRIOR_DF`), cells whose spreads differ a small one, so a cell's
+    own variance weighs more. With fewer than :data:`MIN_CELLS_FOR_DF` cells, ``PRIOR_DF``. Without
+    any group of two, ``prior_sigma`` (a deliberately wide value per metric) with ``PRIOR_DF``.
     """
     from scipy.stats import chi2
 
-    scaled, df = [], 0.0
+    variances, dfs = [], []
     for values in groups:
         if len(values) >= 2:
-            d = len(values) - 1
-            scaled.append(float(np.var(values, ddof=1)) / (chi2.ppf(0.5, d) / d))
-            df += d
-    if not scaled:
+            variances.append(float(np.var(values, ddof=1)))
+            dfs.append(len(values) - 1)
+    if not variances:
         return Spread(max(prior_sigma, SIGMA_FLOOR), PRIOR_DF, 0, prior=True)
-    return Spread(max(math.sqrt(float(np.median(scaled))), SIGMA_FLOOR), df, len(scaled))
+    scaled = [v / (chi2.ppf(0.5, d) / d) for v, d in zip(variances, dfs)]
+    sigma = max(math.sqrt(float(np.median(scaled))), SIGMA_FLOOR)
+    return Spread(sigma, _prior_df(variances, dfs), len(variances))
+
+
+def _prior_df(variances: list[float], dfs: list[int]) -> float:
+    """limma's moment estimate of the prior degrees of freedom of cell variances."""
+    from scipy.optimize import brentq
+    from scipy.special import digamma, polygamma
+
+    if len(variances) < MIN_CELLS_FOR_DF:
+        return min(PRIOR_DF, float(sum(dfs)))
+    floor = SIGMA_FLOOR ** 2
+    d = np.asarray(dfs, dtype=float)
+    e = np.log(np.maximum(variances, floor)) - digamma(d / 2) + np.log(d / 2)
+    excess = float(np.var(e, ddof=1) - np.mean(polygamma(1, d / 2)))
+    if excess <= polygamma(1, MAX_PRIOR_DF / 2):
+        return MAX_PRIOR_DF
+    # trigamma is decreasing: solve trigamma(d0 / 2) = excess for d0
+    return float(2 * brentq(lambda x: polygamma(1, x) - excess, 1e-6, MAX_PRIOR_DF / 2))
 
 
 def moderated(values: Sequence[float], spread: Spread) -> tuple[float, float]:
     """The spread of one cell ``(sigma, df)``: its own variance (``len(values) - 1`` degrees of
-    freedom) and the pooled one (``PRIOR_DF``, fewer when the pool has fewer) weighted by their
-    degrees of freedom."""
-    prior_df = min(PRIOR_DF, spread.df)
+    freedom) and the pooled one (``spread.df``) weighted by their degrees of freedom."""
+    prior_df = spread.df
     own_df = max(len(values) - 1, 0)
     if own_df == 0:
         return spread.sigma, prior_df
@@ -119,7 +148,7 @@ def bound(sigma: float, df: float, factor: float, level: float, lenient_level: f
     from scipy.stats import t
 
     se = sigma * factor
-    df = max(df, 1.0)
+    df = min(max(df, 1.0), MAX_DF)
     return Bound(float(t.ppf(1 - level, df) * se), float(t.ppf(1 - lenient_level, df) * se), se, df)
 
 
