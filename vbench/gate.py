@@ -30,6 +30,7 @@ from vbench.errors import VBenchError
 __all__ = ["GateSession", "gate_of"]
 
 MAX_TERMINAL_ROWS = 60
+CONFIRM_STEP = 2  # fresh sessions per confirmation step
 
 
 @dataclass
@@ -80,8 +81,9 @@ class GateSession:
     # -- session end -----------------------------------------------------------------------------
 
     def build_report(self, config: pytest.Config) -> Report | None:
-        """Compare this session's cells with the baseline sessions (once); suspect cells are
-        re-measured in fresh sessions and judged on those. None without a baseline."""
+        """Compare this session's cells with the baseline sessions (once). Suspect cells are
+        re-measured in fresh sessions, two at a time while their verdict is inconclusive and
+        ``confirm_sessions`` allows, and judged on those. None without a baseline."""
         if self.report is not None or not self.baseline_paths:
             return self.report
         baselines = self._load_baselines()
@@ -90,15 +92,20 @@ class GateSession:
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
         report = self._compare(config, kept, baselines)
-        names = suspect_cells(report)
-        if names and self.settings.confirm_sessions:
-            why_not = self._fresh_confirmation(config, kept, names)
+        names, done, step = suspect_cells(report), 0, CONFIRM_STEP
+        while names and done < self.settings.confirm_sessions:
+            count = min(step, self.settings.confirm_sessions - done)
+            why_not = self._fresh_confirmation(config, kept, names, count)
             if why_not:
                 report.notes.append(why_not)
-            else:  # judged again, now on the fresh sessions in each suspect cell's gate_confirm
-                report = self._compare(config, kept, baselines)
-                report.notes.append(f"{len(names)} suspect cell(s) re-measured in {self.settings.confirm_sessions} "
-                                    "fresh session(s) each; their verdicts are judged on those sessions")
+                break
+            done += count
+            report = self._compare(config, kept, baselines)  # judged on the fresh sessions now
+            names = [r.fullname for r in report.inconclusive if r.fullname in names]
+        if done:
+            confirmed = {r.fullname for r in report.rows if r.confirm}
+            report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in fresh sessions (up to {done} each; "
+                                "--vb-confirm-sessions); their verdicts are judged on those sessions")
         self.report = report
         return self.report
 
@@ -123,10 +130,10 @@ class GateSession:
         report.notes[:0] = self.notes
         return report
 
-    def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str]) -> str | None:
-        """Re-measure ``names`` in ``confirm_sessions`` fresh processes, one after another, and keep
-        their samples in each cell's ``extra_info.gate_confirm.sessions`` (so the saved JSON is
-        judged the same later); returns why not, when it could not be done."""
+    def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str], count: int) -> str | None:
+        """Re-measure ``names`` in ``count`` fresh processes, one after another, and add their
+        samples to each cell's ``extra_info.gate_confirm.sessions`` (so the saved JSON is judged the
+        same later); returns why not, when it could not be done."""
         from vbench.fresh import remeasure
         from vbench.plugin import session_of
 
@@ -135,7 +142,7 @@ class GateSession:
         if session_of(config).settings.interleave:
             return "fresh-session confirmation skipped while taking turns (vbench ab)"
         sessions: dict[str, list[dict]] = {name: [] for name in names}
-        for _ in range(self.settings.confirm_sessions):
+        for _ in range(count):
             try:
                 fresh = remeasure(config, names)
             except VBenchError as exc:
@@ -147,7 +154,7 @@ class GateSession:
                                            if (samples := cell.samples_of(source))})
         for bench in benchmarks:
             if sessions.get(bench.fullname):
-                bench.extra_info["gate_confirm"] = {"sessions": sessions[bench.fullname]}
+                bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].extend(sessions[bench.fullname])
         return None
 
     def no_baseline_line(self) -> str:

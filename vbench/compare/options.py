@@ -24,9 +24,10 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
                "all its checks (each check at alpha / checks, Bonferroni)", str(DEFAULT_ALPHA), "P"),
     OptionSpec("baseline_runs", "with --benchmark-compare from storage: judge against the newest N stored sessions "
                "of this hardware_key (each session one value per cell and metric); fewer stored: judged with "
-               "what there is, with wider bounds", "3", "N"),
-    OptionSpec("confirm_sessions", "fresh pytest processes (same arguments, only those cells) that re-measure "
-               "cells whose time looks regressed; the verdict is theirs; 0 = judge this session alone", "2", "N"),
+               "what there is, with wider bounds", "5", "N"),
+    OptionSpec("confirm_sessions", "at most this many fresh pytest processes (same arguments, only those cells) "
+               "re-measure cells whose time looks regressed, two at a time while a verdict is still inconclusive; the "
+               "verdict is theirs; 0 = judge this session alone", "4", "N"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio rel_time: on or off", "off", "on|off"),
     OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative", "10", "N"),
@@ -48,10 +49,10 @@ class GateSettings:
     """Resolved gate options."""
 
     policy: GatePolicy
-    confirm_sessions: int = 2
+    confirm_sessions: int = 4
     relative: bool = False
     relative_pairs: int = 10
-    baseline_runs: int = 3
+    baseline_runs: int = 5
     allow_foreign: bool = False
     verdict_md: Path | None = None
     verdict_json: Path | None = None
