@@ -17,12 +17,20 @@ def make_project(pytester) -> None:
     pytester.makepyfile(test_cells=(PROJECT / "test_cells.py").read_text())
 
 
+def local_key() -> str:
+    """The hardware key a vbench run on this machine's CPU gets with the default --vb-threads."""
+    import torch
+
+    from vbench.machine import hardware_key
+    from vbench.settings import resolve_threads
+
+    return hardware_key("cpu", resolve_threads(None, torch.device("cpu")))
+
+
 def local_baseline(path: Path, *, scale: float = 1.0, source: str = "baseline.json") -> Path:
     """A golden file rewritten with this machine's hardware key (and samples scaled), saved at ``path``."""
-    from vbench.machine import hardware_key
-
     data = json.loads((GOLDEN / source).read_text())
-    data["machine_info"]["hardware_key"] = hardware_key("cpu")
+    data["machine_info"]["hardware_key"] = local_key()
     for bench in data["benchmarks"]:
         bench["stats"]["data"] = [x * scale for x in bench["stats"]["data"]]
     path.write_text(json.dumps(data))

@@ -48,7 +48,7 @@ def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path
     for side in "AB":
         cells = json.loads((keep / f"{side}-1.json").read_text())["benchmarks"]
         assert [len(c["stats"]["data"]) for c in cells] == [7, 7]  # --rounds, one call per round
-    assert "speedup B/A tiny_net-eager-bs1-32px:" in captured.out
+    assert "speedup B/A inference tiny_net-eager-bs1-32px:" in captured.out
     # 2 cells x 7 rounds x 2 sides, every one next to the other side's round of the same cell; and
     # each side's cold start of each cell took a turn of its own.
     assert "A/B: 1 session pair(s), 7 rounds per cell and session, taken in turns (A B A B ...): 32 rounds paired" in captured.out

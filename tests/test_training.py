@@ -24,6 +24,12 @@ class _Rounds:
     def __call__(self, fn):
         fn()
 
+    def pedantic(self, fn, setup=None, rounds=1, iterations=1):
+        for _ in range(rounds):
+            if setup is not None:
+                setup()
+            fn()
+
 
 @pytest.fixture(scope="module")
 def runner():

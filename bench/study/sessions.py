@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     journal = out / "sessions.jsonl"
     done = sum(1 for _ in journal.open()) if journal.is_file() else 0
     for i in range(args.count):
+        if (out / "PAUSE").exists():  # a way to change the code under study between two sessions
+            print("paused: DIR/PAUSE exists", flush=True)
+            break
         record = _session(root, out, done + i + 1, args.compare, args.inject, extra)
         with journal.open("a") as fh:
             fh.write(json.dumps(record) + "\n")

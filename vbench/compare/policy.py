@@ -24,7 +24,7 @@ from pathlib import Path
 
 from vbench.errors import VBenchError
 
-__all__ = ["CATEGORIES", "DEVICE_FAIL_ON", "DEFAULT_FAIL_ON", "DEFAULT_ALPHA", "LENIENT_LEVEL", "parse_fail_on",
+__all__ = ["CATEGORIES", "DEVICE_FAIL_ON", "DEFAULT_FAIL_ON", "DEFAULT_ALPHA", "LENIENT_LEVEL", "SUSPECT_LEVEL", "parse_fail_on",
            "GatePolicy", "load_matrix_policy"]
 
 # category -> what it covers (documentation and error messages)
@@ -45,8 +45,12 @@ DEVICE_FAIL_ON: dict[str, str] = {
 DEFAULT_FAIL_ON = DEVICE_FAIL_ON["cpu"]
 # The chance that an unchanged run has any regressed row, over all its checks (Bonferroni).
 DEFAULT_ALPHA = 0.01
-# One check's level for "suspect" (re-measured in fresh sessions) and "inconclusive".
+# One check's level for "inconclusive" (beyond the tolerance, not beyond the strict bound).
 LENIENT_LEVEL = 0.05
+# One check's level for "suspect": re-measured in fresh sessions. Stricter than LENIENT_LEVEL: on the
+# 2-core VM, 3 baseline sessions and 0.05 sent 10 of 62 cells of an unchanged run to fresh sessions
+# (about 4 minutes); a change that 0.01 does not flag is rarely one the fresh sessions would confirm.
+SUSPECT_LEVEL = 0.01
 
 
 def _pct(text: str) -> float | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vbench.compare.policy import LENIENT_LEVEL, GatePolicy
+from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
 from vbench.compare.runs import CellRecord, Run, check_hardware
 from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
 from vbench.compare.verdicts import (
@@ -72,7 +72,7 @@ class Report:
             return ""
         level = f"{self.level:.2g}" if self.level else "-"
         return (f"{self.checks} gated checks; chance that an unchanged run shows any regression <= "
-                f"{self.policy.alpha:.0%} (Bonferroni: each check at {level}); {self.sessions} baseline session(s)")
+                f"{self.policy.alpha * 100:.3g}% (Bonferroni: each check at {level}); {self.sessions} baseline session(s)")
 
     def summary(self) -> str:
         """One line: ``0 regressed, 0 inconclusive, 1 improved, 40 unchanged, ...``."""
@@ -167,6 +167,8 @@ def _row(check: _Check, spread: Spread, level: float, n_baseline: int | None, pl
         notes.append("not gated (category off)")
     else:
         row.verdict = decide(x, tol, b)
+        if metric.sampled and not check.confirm and n_baseline is not None:
+            row.suspect = x > math.log1p(tol) and x > bound(sigma, df, factor, SUSPECT_LEVEL, SUSPECT_LEVEL).strict
         planned_n = n if (check.confirm or n_baseline is None) else (planned if metric.sampled and planned else 1)
         catch = bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL)
         row.can_catch = math.expm1(min(max(math.log1p(tol), catch.strict), 5.0))
@@ -306,7 +308,6 @@ def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None =
 
 
 def suspect_cells(report: Report) -> list[str]:
-    """Fullnames of cells with a sampled metric regressed or inconclusive: what fresh sessions re-measure."""
-    sampled = {m.name for m in METRICS if m.sampled}
-    return sorted({r.fullname for r in report.rows
-                   if r.verdict in (REGRESSED, INCONCLUSIVE) and r.metric in sampled and r.fullname})
+    """Fullnames of cells whose gated time looks worse beyond its tolerance and beyond one check's
+    :data:`~vbench.compare.policy.SUSPECT_LEVEL`: what fresh sessions re-measure."""
+    return sorted({r.fullname for r in report.rows if r.suspect and r.fullname})

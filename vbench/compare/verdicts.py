@@ -53,6 +53,7 @@ class Row:
     unit: str = ""
     note: str = ""
     fullname: str = ""  # the cell's pytest-benchmark fullname (labels repeat across modes)
+    suspect: bool = False  # worth re-measuring in fresh sessions (sampled metrics judged on one session)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}

@@ -1,0 +1,166 @@
+"""Summarise a gate study made with ``bench/study/sessions.py``: run-level red rate of unchanged
+sessions with Clopper-Pearson intervals, per-check false alarms, and what injected slowdowns caught.
+
+    python bench/study/analyze.py DIR [--k 5] [--family resnet] [--md OUT.md] [--json OUT.json]
+
+Reads ``DIR/sessions.jsonl`` and each session's verdict JSON (written by the real gate while the
+session ran). A *trial* is a judged session with at least K baseline sessions before it. Trials of
+unchanged sessions are reported twice: all of them (rolling windows: consecutive trials share
+baseline sessions, so they are not independent) and the non-overlapping subset (no session used by
+two trials), which the interval is honest for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["clopper_pearson", "Trial", "load_trials", "summarise", "main"]
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval for ``k`` successes in ``n`` trials."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return 0.0, 1.0
+    alpha = 1 - level
+    low = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+@dataclass
+class Trial:
+    """One judged session: its index, injection, exit status and verdict rows."""
+
+    index: int
+    inject: str | None
+    exit: int
+    wall_s: float
+    load: float
+    sessions: int
+    checks: int
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def red(self) -> bool:
+        return self.exit == 1
+
+    def verdicts(self, verdict: str) -> list[dict]:
+        return [r for r in self.rows if r["verdict"] == verdict]
+
+
+def load_trials(folder: Path, k: int) -> list[Trial]:
+    """Judged sessions with at least ``k`` baseline sessions, in order."""
+    trials = []
+    for line in (folder / "sessions.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if not record.get("verdict"):
+            continue
+        verdict = json.loads((folder / record["verdict"]).read_text())
+        if (verdict.get("baseline_sessions") or 0) < k:
+            continue
+        trials.append(Trial(record["index"], record.get("inject"), record["exit"], record["wall_s"],
+                            record.get("load_before", 0.0), verdict["baseline_sessions"], verdict["checks"],
+                            verdict["rows"]))
+    return trials
+
+
+def _non_overlapping(trials: list[Trial], k: int) -> list[Trial]:
+    """Trials whose sessions (the judged one and its k baselines) no other chosen trial uses."""
+    chosen, next_free = [], 0
+    for trial in trials:
+        if trial.index - k >= next_free + 1 or (not chosen and trial.index - k >= 1):
+            chosen.append(trial)
+            next_free = trial.index
+    return chosen
+
+
+def _rate(k: int, n: int) -> str:
+    low, high = clopper_pearson(k, n)
+    return f"{k}/{n} (95% CI {low:.1%} .. {high:.1%})"
+
+
+def summarise(trials: list[Trial], k: int, family: str) -> dict:
+    """The study's numbers as a plain dict (see the module docstring)."""
+    unchanged = [t for t in trials if not t.inject]
+    independent = _non_overlapping(unchanged, k)
+    checks = sum(t.checks for t in unchanged)
+    false_rows = sum(len(t.verdicts("regressed")) for t in unchanged)
+    out: dict = {
+        "k": k,
+        "unchanged": {
+            "trials": len(unchanged), "red": sum(t.red for t in unchanged),
+            "red_rate": _rate(sum(t.red for t in unchanged), len(unchanged)),
+            "non_overlapping_trials": [t.index for t in independent],
+            "non_overlapping_red_rate": _rate(sum(t.red for t in independent), len(independent)),
+            "checks": checks, "regressed_rows": false_rows, "per_check_rate": _rate(false_rows, checks),
+            "inconclusive_rows": sum(len(t.verdicts("inconclusive")) for t in unchanged),
+            "regressed": [(t.index, r["cell"], r["metric"], r["change"]) for t in unchanged for r in t.verdicts("regressed")],
+            "wall_s": [t.wall_s for t in unchanged],
+        },
+        "injected": {},
+    }
+    for trial in (t for t in trials if t.inject):
+        gated = [r for r in trial.rows if r["metric"] == "norm_time" or (r["metric"] == "latency_median" and r["tolerance"])]
+        ours = [r for r in gated if f" {family}" in r["cell"] and not r["cell"].startswith("data ")]
+        others = [r for r in trial.rows if r["verdict"] == "regressed" and f" {family}" not in r["cell"]]
+        caught = [r for r in ours if r["verdict"] == "regressed"]
+        out["injected"].setdefault(trial.inject, []).append({
+            "index": trial.index, "family_cells": len(ours), "caught": len(caught),
+            "caught_rate": _rate(len(caught), len(ours)),
+            "changes": sorted(round(r["change"], 4) for r in ours if r["change"] is not None),
+            "missed": [(r["cell"], r["change"], r["verdict"], r["can_catch"]) for r in ours if r["verdict"] != "regressed"],
+            "other_family_regressed": [(r["cell"], r["metric"], r["change"]) for r in others],
+        })
+    return out
+
+
+def markdown(summary: dict) -> str:
+    """The summary as a short Markdown report."""
+    u = summary["unchanged"]
+    lines = [
+        f"K = {summary['k']} baseline sessions.",
+        "",
+        "| unchanged sessions | red runs | per-check false alarms | inconclusive rows |",
+        "|---|---|---|---|",
+        f"| all trials (rolling windows) | {u['red_rate']} | {u['per_check_rate']} | {u['inconclusive_rows']} |",
+        f"| non-overlapping trials {u['non_overlapping_trials']} | {u['non_overlapping_red_rate']} | | |",
+        "",
+    ]
+    if u["regressed"]:
+        lines += ["Regressed rows in unchanged sessions:", ""] + [f"- session {i}: {c} {m} {ch:+.1%}" for i, c, m, ch in u["regressed"]] + [""]
+    if summary["injected"]:
+        lines += ["| injected | session | family cells caught | median change | other families regressed |", "|---|---|---|---|---|"]
+        for inject, runs in summary["injected"].items():
+            for r in runs:
+                changes = r["changes"]
+                median = changes[len(changes) // 2] if changes else float("nan")
+                lines.append(f"| {inject} | {r['index']} | {r['caught_rate']} | {median:+.1%} | {len(r['other_family_regressed'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--k", type=int, default=5, help="baseline sessions a trial needs (default 5)")
+    parser.add_argument("--family", default="resnet", help="the injected family's model-name prefix")
+    parser.add_argument("--md", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    summary = summarise(load_trials(args.folder, args.k), args.k, args.family)
+    text = markdown(summary)
+    print(text)
+    if args.md:
+        args.md.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
