@@ -88,6 +88,11 @@ def test_data(vb_cell, vb_measure):
     assert inference["accuracy_top1"] == pytest.approx(5 / 12) and inference["accuracy_top5"] == 1.0
     assert inference["accuracy_images"] == 12 and inference["data_skipped_images"] == 1
     assert data["data_images_per_s"] > 0 and data["epoch_images"] >= 8 and data["data_source"] == str(image_folder)
+    # a round is BATCHES_PER_ROUND batches (one batch was bimodal: prefetched or not)
+    bench = next(b for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
+                 if b["extra_info"]["mode"] == "data")
+    assert data["data_batches_per_round"] == 16
+    assert data["data_images_per_s"] == pytest.approx(16 * 4 / bench["stats"]["median"])
     for field in ("epoch_s", "time_to_first_batch_s", "epoch_data_wait_s", "epoch_h2d_s", "epoch_compute_s"):
         assert data[field] >= 0
     assert data["tflops_achieved"] is None

@@ -60,3 +60,24 @@ def test_weights_by_pairs_and_by_folder(tmp_path):
 def test_auto_device_picks_cuda_only_when_present():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
+
+
+def test_threads_default_to_half_the_usable_cores_on_cpu_and_torchs_choice_on_request():
+    import torch
+
+    from vbench.settings import resolve_threads, usable_cores
+
+    cpu = torch.device("cpu")
+    assert resolve_threads(None, cpu) == max(1, usable_cores() // 2)
+    assert resolve_threads("auto", cpu) == max(1, usable_cores() // 2)
+    assert resolve_threads("all", cpu) is None and resolve_threads("3", cpu) == 3
+    assert resolve_threads("auto", torch.device("cuda", 0)) is None
+    with pytest.raises(VBenchError, match="--vb-threads"):
+        resolve_threads("many", cpu)
+
+
+def test_probe_follows_the_device_unless_set():
+    assert resolve_settings({}).probe is True  # this machine: CPU
+    assert resolve_settings({"probe": "off"}).probe is False
+    with pytest.raises(VBenchError, match="--vb-probe must be on or off"):
+        resolve_settings({"probe": "maybe"})
