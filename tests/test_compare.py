@@ -308,3 +308,39 @@ def test_paired_sessions_judge_the_ratio_of_each_pair():
     assert v[("inference c0", "latency_median")] == "regressed"
     assert v[("inference c1", "latency_median")] == "unchanged" and v[("inference c2", "latency_median")] == "unchanged"
     assert report.sessions == 3
+
+
+def _matrix(rng, k, cells=12, session_factor=None, cell_factor=None):
+    """k sessions of ``cells`` cells with 1% session noise; ``session_factor[j]`` scales session j's
+    every cell; ``cell_factor[c]`` scales cell c in the last session."""
+    names = [f"c{i}" for i in range(cells)]
+    runs = []
+    for j in range(k):
+        f = (session_factor or {}).get(j, 1.0)
+        scale = [f * ((cell_factor or {}).get(c, 1.0) if j == k - 1 else 1.0) for c in range(cells)]
+        runs.append(_run([_record(n, 0.010 * scale[c] * math.exp(rng.normal(0, 0.01)) * (1 + 0.002 * rng.standard_normal(20)))
+                          for c, n in enumerate(names)], f"s{j}"))
+    return runs
+
+
+def test_a_baseline_session_whose_every_cell_moved_is_left_out():
+    rng = np.random.default_rng(21)
+    runs = _matrix(rng, 6, session_factor={1: 1.5})  # session 1: a loaded machine, every cell +50%
+    report = compare_sessions(runs[:5], runs[5], TIME)
+    assert report.sessions == 4 and "s1 left out" in report.notes[0] and "+50%" in report.notes[0]
+    assert report.exit_status == 0
+
+
+def test_a_current_session_whose_every_cell_moved_is_inconclusive_not_red():
+    rng = np.random.default_rng(22)
+    everything = _matrix(rng, 6, cell_factor={c: 1.3 for c in range(12)})
+    report = compare_sessions(everything[:5], everything[5], TIME)
+    assert report.exit_status == 0 and report.counts()["regressed"] == 0
+    assert report.counts()["inconclusive"] >= 10
+    assert any("the whole session moved +30% in latency_median" in n for n in report.notes)
+    # ... while a third of the cells 30% slower is a regression of those cells
+    rng = np.random.default_rng(22)
+    some = _matrix(rng, 6, cell_factor={c: 1.3 for c in range(4)})
+    report = compare_sessions(some[:5], some[5], TIME)
+    regressed = {r.cell for r in report.regressions if r.metric == "latency_median"}
+    assert regressed == {f"inference c{c}" for c in range(4)} and report.exit_status == 1

@@ -18,6 +18,7 @@ import numpy as np
 
 from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
 from vbench.compare.runs import CellRecord, Run, check_hardware
+from vbench.compare.shifts import drop_outlier_sessions, is_whole_session_shift, session_shifts
 from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
 from vbench.compare.verdicts import (
     INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, VERDICTS, Metric, Row,
@@ -228,10 +229,13 @@ def compare_sessions(
     policy = policy or GatePolicy()
     baselines = list(baselines)
     cross = any([check_hardware(b, current.hardware_key, allow_foreign=allow_foreign) for b in baselines])
+    judged = [m for m in METRICS if not m.equal]
+    baselines, left_out = drop_outlier_sessions(
+        baselines, judged, lambda m: policy.tolerances.get(m.category), match_cell)
     newest = baselines[-1]
     source = newest.source if len(baselines) == 1 else f"{len(baselines)} sessions, {baselines[0].source} .. {newest.source}"
     report = Report(source, current.source, newest.hardware_key, current.hardware_key, cross, policy=policy,
-                    sessions=len(baselines))
+                    sessions=len(baselines), notes=left_out)
     entries: list[Row | _Check] = []
     matched: set[str] = set()
     for cur in current.cells.values():
@@ -269,10 +273,35 @@ def compare_sessions(
             note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
             entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
     _judge(report, entries, policy, len(baselines), confirm_planned)
+    _whole_session_shifts(report, baselines, current, policy)
     if cross:
         for row in report.rows:
             row.note = "cross-hardware" + (f"; {row.note}" if row.note else "")
     return report
+
+
+def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:
+    """Regressed rows of a metric the whole session moved in become inconclusive (see shifts.py)."""
+    for metric in METRICS:
+        tol = policy.tolerances.get(metric.category) if metric.category else None
+        if metric.equal or tol is None:
+            continue
+        table = []
+        for cur in current.cells.values():
+            records = [match_cell(run, cur) for run in baselines] + [cur]
+            table.append([math.log(v) if (v := metric.value(r) if r is not None else None) and v > 0 else None
+                          for r in records])
+        shifts = session_shifts(table)
+        if not shifts or not is_whole_session_shift(shifts[-1], shifts[:-1], tol):
+            continue
+        cells = sum(1 for row in table if row[-1] is not None)
+        why = (f"the whole session moved {math.expm1(shifts[-1]):+.0%} in {metric.name} (median over {cells} cells): "
+               "the machine, or a change that touches every cell; not called a regression")
+        report.notes.append(why)
+        for row in report.rows:
+            if row.metric == metric.name and row.verdict == REGRESSED:
+                row.verdict = INCONCLUSIVE
+                row.note = "; ".join(n for n in (row.note, why) if n)
 
 
 def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",

@@ -1,0 +1,92 @@
+"""Whole-session effects: a session whose every cell moved together.
+
+A shared machine slows a whole session at times (other tenants, a loaded CI runner): every cell's
+cold start doubles at once, or every time ratio drifts. Unchanged code does not do that to one
+session, and a real regression rarely touches every cell of a matrix. So, per gated metric, a
+session's *shift* is the median over cells of its log change against the other sessions:
+
+- a baseline session whose shift is far from the others' (:func:`drop_outlier_sessions`) is left
+  out of the baseline, with a note, so one loaded run on main does not blind the gate for the next K;
+- a current session whose shift is far beyond what the baseline sessions show among themselves
+  (:func:`whole_session_shift`) cannot call a regression on that metric: such rows are inconclusive,
+  with the shift in the note (``--vb-fail-on-inconclusive`` fails on them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from vbench.compare.runs import CellRecord, Run
+
+__all__ = ["MIN_CELLS", "SHIFT_Z", "session_shifts", "shift_scale", "drop_outlier_sessions", "is_whole_session_shift"]
+
+MIN_CELLS = 8  # fewer cells: no session-wide judgement
+SHIFT_Z = 4.0  # how many robust standard deviations of the baseline sessions' shifts
+
+
+def _log(value: float | None) -> float | None:
+    return math.log(value) if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def session_shifts(table: list[list[float | None]]) -> list[float | None]:
+    """Per session (columns of ``table``, rows are cells of log values): the median over cells of the
+    session's value minus the median of the other sessions' values; None without enough cells."""
+    sessions = len(table[0]) if table else 0
+    out: list[float | None] = []
+    for j in range(sessions):
+        diffs = []
+        for row in table:
+            others = [v for i, v in enumerate(row) if i != j and v is not None]
+            if row[j] is not None and others:
+                diffs.append(row[j] - float(np.median(others)))
+        out.append(float(np.median(diffs)) if len(diffs) >= MIN_CELLS else None)
+    return out
+
+
+def shift_scale(shifts: Sequence[float | None]) -> float:
+    """Robust standard deviation of session shifts (1.4826 x median absolute shift); 0 for none."""
+    values = [abs(s) for s in shifts if s is not None]
+    return 1.4826 * float(np.median(values)) if values else 0.0
+
+
+def drop_outlier_sessions(
+    baselines: Sequence[Run], metrics: Sequence, tolerance: Callable[[object], float | None],
+    match: Callable[[Run, CellRecord], CellRecord | None],
+) -> tuple[list[Run], list[str]]:
+    """The baseline sessions without those whose shift in a gated metric is beyond both its
+    tolerance and :data:`SHIFT_Z` robust standard deviations of the sessions' shifts; with a note each.
+    Needs at least three sessions, and keeps at least two."""
+    baselines = list(baselines)
+    if len(baselines) < 3:
+        return baselines, []
+    newest = baselines[-1]
+    dropped: dict[int, str] = {}
+    for metric in metrics:
+        tol = tolerance(metric)
+        if tol is None:
+            continue
+        table = []
+        for cell in newest.cells.values():
+            records = [match(run, cell) for run in baselines]
+            table.append([_log(metric.value(r)) if r is not None else None for r in records])
+        shifts = session_shifts(table)
+        scale = shift_scale(shifts)
+        limit = max(math.log1p(tol), SHIFT_Z * scale)
+        for j, shift in enumerate(shifts):
+            if shift is not None and abs(shift) > limit and j not in dropped:
+                dropped[j] = (f"baseline session {baselines[j].source} left out: its cells' {metric.name} were "
+                              f"{math.expm1(shift):+.0%} against the other sessions' (a loaded machine?)")
+    if len(baselines) - len(dropped) < 2:
+        return baselines, []
+    return [b for j, b in enumerate(baselines) if j not in dropped], list(dropped.values())
+
+
+def is_whole_session_shift(shift: float | None, baseline_shifts: Sequence[float | None], tol: float) -> bool:
+    """Whether the current session's ``shift`` is beyond its tolerance and :data:`SHIFT_Z` robust
+    standard deviations of the baseline sessions' own shifts."""
+    if shift is None:
+        return False
+    return abs(shift) > max(math.log1p(tol), SHIFT_Z * shift_scale(baseline_shifts))
