@@ -54,14 +54,37 @@ class Trial:
         return [r for r in self.rows if r["verdict"] == verdict]
 
 
-def load_trials(folder: Path, k: int) -> list[Trial]:
-    """Judged sessions with at least ``k`` baseline sessions, in order."""
+def rejudge(folder: Path, index: int, k: int) -> dict:
+    """The verdict JSON of stored session ``index`` judged again by this checkout's gate engine,
+    against the newest ``k`` usable stored sessions before it (the fresh confirmation sessions the
+    live gate ran are in the stored session's cells)."""
+    from vbench.compare import GatePolicy, compare_sessions, load_run
+    from vbench.gate import select_baselines
+
+    stored = sorted((folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"))
+    (current,) = [p for p in stored if int(p.name[:4]) == index]
+    before = [p for p in stored if int(p.name[:4]) < index]
+    run = load_run(current)
+    paths, notes = select_baselines(before, k, run.hardware_key)
+    device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")
+    report = compare_sessions([load_run(p) for p in paths], run, GatePolicy.build(device_type=str(device)),
+                              confirm_planned=4)
+    report.notes[:0] = notes
+    return report.as_dict()
+
+
+def load_trials(folder: Path, k: int, rejudged: bool = False) -> list[Trial]:
+    """Judged sessions with at least ``k`` baseline sessions, in order; with ``rejudged`` their
+    verdicts are computed again by this checkout's engine (:func:`rejudge`)."""
     trials = []
     for line in (folder / "sessions.jsonl").read_text().splitlines():
         record = json.loads(line)
         if not record.get("verdict"):
             continue
         verdict = json.loads((folder / record["verdict"]).read_text())
+        if rejudged:
+            verdict = rejudge(folder, record["index"], k)
+            record["exit"] = verdict["exit_status"]
         if (verdict.get("baseline_sessions") or 0) < k:
             continue
         trials.append(Trial(record["index"], record.get("inject"), record["exit"], record["wall_s"],
@@ -151,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", default="resnet", help="the injected family's model-name prefix")
     parser.add_argument("--md", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rejudge", action="store_true",
+                        help="judge every stored session again with this checkout's engine (same data)")
     args = parser.parse_args(argv)
-    summary = summarise(load_trials(args.folder, args.k), args.k, args.family)
+    summary = summarise(load_trials(args.folder, args.k, args.rejudge), args.k, args.family)
     text = markdown(summary)
     print(text)
     if args.md:
