@@ -22,3 +22,7 @@ def test_gpu_gate_workflow_gates_prs_and_saves_baselines_on_main():
     assert "runs-on: [self-hosted, linux, gpu]" in text
     assert "--benchmark-compare" in text and "--vb-verdict-md" in text and "--benchmark-autosave" in text
     assert "actions/cache/restore" in text and "actions/cache/save" in text and "upload-artifact" in text
+    # main restores its stored sessions too (they accumulate) and keeps the newest KEEP of them
+    restore = text.index("actions/cache/restore")
+    assert "if: github.event_name == 'pull_request'" not in text[text.rindex("- name:", 0, restore):restore]
+    assert 'KEEP: "7"' in text and 'head -n "-$KEEP"' in text

@@ -61,9 +61,13 @@ def rejudge(folder: Path, index: int, k: int) -> dict:
     from vbench.compare import GatePolicy, compare_sessions, load_run
     from vbench.gate import select_baselines
 
-    stored = sorted((folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"))
-    (current,) = [p for p in stored if int(p.name[:4]) == index]
-    before = [p for p in stored if int(p.name[:4]) < index]
+    stored = sorted((folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"), key=lambda p: p.name)
+    unsaved = folder / "runs" / f"{index:04d}.json"
+    if unsaved.is_file():  # a session judged but not stored: its baselines are what was stored before it
+        current, before = unsaved, [p for p in stored if p.stat().st_mtime < unsaved.stat().st_mtime]
+    else:
+        (current,) = [p for p in stored if p.name.startswith(f"{index:04d}_")]
+        before = [p for p in stored if p.name < current.name]
     run = load_run(current)
     paths, notes = select_baselines(before, k, run.hardware_key)
     device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")

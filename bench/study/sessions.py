@@ -1,6 +1,6 @@
 """Run whole-profile benchmark sessions one after another, as a user's CI would, and log each one.
 
-    python bench/study/sessions.py --out DIR --count 20 [--compare] [--inject resnet:block] [-- PYTEST ARGS]
+    python bench/study/sessions.py --out DIR --count 20 [--compare] [--inject resnet:block --no-save] [-- PYTEST ARGS]
 
 Each session is ``python -m pytest bench -p no:cacheprovider --benchmark-autosave
 --benchmark-storage=file://DIR/storage`` (plus ``--benchmark-compare --vb-verdict-json`` with
@@ -23,11 +23,17 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _session(root: Path, out: Path, index: int, compare: bool, inject: str | None, extra: list[str]) -> dict:
+def _session(root: Path, out: Path, index: int, compare: bool, inject: str | None, extra: list[str],
+             save: bool = True) -> dict:
     verdict = out / "verdicts" / f"{index:04d}.json"
     verdict.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--benchmark-autosave",
+    cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
            f"--benchmark-storage=file://{out / 'storage'}"]
+    if save:
+        cmd.append("--benchmark-autosave")
+    else:  # judged against the stored sessions, never one of them (injected slowdowns)
+        (out / "runs").mkdir(exist_ok=True)
+        cmd.append(f"--benchmark-json={out / 'runs' / f'{index:04d}.json'}")
     if compare:
         cmd += ["--benchmark-compare", f"--vb-verdict-json={verdict}"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -46,7 +52,7 @@ def _session(root: Path, out: Path, index: int, compare: bool, inject: str | Non
         "index": index, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)),
         "wall_s": round(time.time() - start, 1), "exit": status, "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2), "inject": inject, "compare": compare,
-        "verdict": str(verdict.relative_to(out)) if verdict.is_file() else None,
+        "verdict": str(verdict.relative_to(out)) if verdict.is_file() else None, "saved": save,
         "log": str(log.relative_to(out)), "command": " ".join(cmd),
     }
 
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--inject", default=None, help="FAMILY:UNIT for inject_slowdown.py, e.g. resnet:block")
+    parser.add_argument("--no-save", action="store_true",
+                        help="do not store the session (its JSON goes to DIR/runs/): judged, never a baseline")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
     out = args.out.resolve()
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "PAUSE").exists():  # a way to change the code under study between two sessions
             print("paused: DIR/PAUSE exists", flush=True)
             break
-        record = _session(root, out, done + i + 1, args.compare, args.inject, extra)
+        record = _session(root, out, done + i + 1, args.compare, args.inject, extra, save=not args.no_save)
         with journal.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
