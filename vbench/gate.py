@@ -14,17 +14,18 @@ What it changes in pytest-benchmark, and why:
 from __future__ import annotations
 
 import os
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from vbench.compare.io import append_text, atomic_write_bytes, atomic_write_text
+from vbench.benchmark_adapter import make_writes_atomic, storage_keyed_by
+from vbench.compare.io import append_text, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.report import Report, compare_sessions, suspect_cells
-from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, check_hardware, load_run, run_from_json
+from vbench.compare.baselines import select_baselines
+from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, load_run, run_from_json
 from vbench.errors import VBenchError
 
 __all__ = ["GateSession", "gate_of"]
@@ -247,8 +248,6 @@ def _explicit_file(compare) -> Path | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
-    import pytest_benchmark.session as pb_session
-
     # An explicitly named baseline file is checked before pytest-benchmark reads it (it would log a
     # long warning, or fail on a file without machine_info).
     explicit = _explicit_file(config.getoption("benchmark_compare", None))
@@ -257,14 +256,10 @@ def pytest_cmdline_main(config: pytest.Config):
             load_run(explicit)
         except VBenchError as exc:
             raise pytest.UsageError(f"vbench gate: {exc}") from None
-    # pytest-benchmark names its storage folder by get_machine_id() (OS + Python) when it is
-    # configured (trylast, so after vbench has resolved the device); key it by hardware instead.
-    original = pb_session.get_machine_id
-    pb_session.get_machine_id = lambda: _hardware_key(config)
-    try:
+    # pytest-benchmark names its storage folder when it is configured (trylast, so after vbench
+    # has resolved the device): by hardware, not by OS + Python.
+    with storage_keyed_by(lambda: _hardware_key(config)):
         return (yield)
-    finally:
-        pb_session.get_machine_id = original
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -285,7 +280,7 @@ def _start(config: pytest.Config, bs) -> GateSession:
     vb = session_of(config).settings
     settings = resolve_gate_settings(lambda spec: _raw(config, spec), matrix=vb.matrix, device_type=vb.device.type)
     bs.save_data = True  # the gate's statistics need raw samples in every saved run
-    _make_writes_atomic(bs)
+    make_writes_atomic(bs)
     gate = GateSession(settings, _hardware_key(config), str(bs.storage), bool(bs.save or bs.autosave),
                        bool(bs.compare))
     if not bs.compare:
@@ -297,64 +292,12 @@ def _start(config: pytest.Config, bs) -> GateSession:
         paths = []
     if bs.compare is not True and not paths:
         raise VBenchError(f"--benchmark-compare={bs.compare}: no stored run matches in {bs.storage}")
+    from vbench.schema import SCHEMA_VERSION
+
     gate.baseline_paths, gate.notes = select_baselines(paths, settings.baseline_runs, gate.hardware_key,
-                                                       allow_foreign=settings.allow_foreign)
+                                                       allow_foreign=settings.allow_foreign,
+                                                       schema_version=SCHEMA_VERSION)
     return gate
-
-
-def select_baselines(paths: list[Path], wanted: int, hardware_key: str, *,
-                     allow_foreign: bool = False) -> tuple[list[Path], list[str]]:
-    """The newest ``wanted`` usable sessions among ``paths`` (oldest first, as stored), and a note for
-    each one left out (unreadable, no raw samples, incomplete) and for fewer than ``wanted``.
-
-    Raises :class:`~vbench.compare.runs.ForeignBaselineError` for a session of another hardware
-    key unless ``allow_foreign``.
-    """
-    chosen: list[Path] = []
-    notes: list[str] = []
-    for path in reversed(paths):
-        if len(chosen) == wanted:
-            break
-        try:
-            run = load_run(path)
-        except VBenchError as exc:
-            notes.append(f"baseline session skipped: {exc}")
-            continue
-        if run.complete is False:
-            notes.append(f"baseline session skipped: {path.name} was interrupted before its end")
-            continue
-        check_hardware(run, hardware_key, allow_foreign=allow_foreign)
-        chosen.append(path)
-        del run
-    if chosen and len(chosen) < wanted:
-        notes.append(f"only {len(chosen)} of {wanted} baseline sessions stored (--vb-baseline-runs): judged with "
-                     "what there is, the bounds are wider; every --benchmark-autosave run adds one")
-    return list(reversed(chosen)), notes
-
-
-def _make_writes_atomic(bs) -> None:
-    """Route pytest-benchmark's two JSON writers through a temp file + ``os.replace``."""
-    from pytest_benchmark.utils import safe_dumps
-
-    def dumps(output_json) -> bytes:
-        return safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
-
-    def save_json(self, output_json):
-        atomic_write_bytes(self.json, dumps(output_json))
-        self.logger.info(f"Wrote benchmark data in: {self.json}", purple=True)
-
-    bs.save_json = types.MethodType(save_json, bs)
-    storage = bs.storage
-    if hasattr(storage, "_next_num") and hasattr(storage, "get"):
-
-        def save(self, output_json, save):
-            output_file = self.get(f"{self._next_num}_{save}.json")
-            if output_file.exists():  # never overwrite a stored run
-                raise VBenchError(f"{output_file} already exists; not overwriting a stored run")
-            atomic_write_bytes(output_file, dumps(output_json))
-            self.logger.info(f"Saved benchmark data in: {output_file}")
-
-        storage.save = types.MethodType(save, storage)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,10 +22,6 @@ from vbench.timing import time_call
 
 __all__ = ["RoundsResult", "planned_rounds", "timed_rounds"]
 
-# pytest-benchmark's own defaults (--benchmark-max-time, --benchmark-min-rounds), used when the
-# fixture does not carry them (a fixture of another version, or a stand-in).
-_DEFAULT_MAX_TIME_S = 1.0
-_DEFAULT_MIN_ROUNDS = 5
 _MAX_ROUNDS = 100_000
 
 
@@ -44,12 +40,12 @@ class RoundsResult:
 def planned_rounds(benchmark, estimate_s: float) -> int:
     """Rounds of one call each to fill the fixture's max time, at least its min rounds.
 
-    Reads pytest-benchmark's ``BenchmarkFixture._max_time`` / ``_min_rounds`` (the values of
-    ``--benchmark-max-time`` / ``--benchmark-min-rounds``; tested against the installed version in
-    tests/test_rounds.py), falling back to pytest-benchmark's defaults.
+    ``--benchmark-max-time`` and ``--benchmark-min-rounds`` come from the fixture
+    (:func:`vbench.benchmark_adapter.fixture_limits`).
     """
-    max_time = float(getattr(benchmark, "_max_time", _DEFAULT_MAX_TIME_S))
-    min_rounds = int(getattr(benchmark, "_min_rounds", _DEFAULT_MIN_ROUNDS))
+    from vbench.benchmark_adapter import fixture_limits
+
+    max_time, min_rounds = fixture_limits(benchmark)
     rounds = math.ceil(max_time / estimate_s) if estimate_s > 0 else min_rounds
     return int(min(max(rounds, min_rounds, 1), _MAX_ROUNDS))
 

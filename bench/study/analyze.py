@@ -59,7 +59,7 @@ def rejudge(folder: Path, index: int, k: int) -> dict:
     against the newest ``k`` usable stored sessions before it (the fresh confirmation sessions the
     live gate ran are in the stored session's cells)."""
     from vbench.compare import GatePolicy, compare_sessions, load_run
-    from vbench.gate import select_baselines
+    from vbench.compare.baselines import select_baselines
 
     stored = sorted((folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"), key=lambda p: p.name)
     unsaved = folder / "runs" / f"{index:04d}.json"

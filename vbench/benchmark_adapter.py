@@ -1,0 +1,94 @@
+"""Every place vbench reaches into pytest-benchmark's internals, in one module (tested against the
+installed version in tests/test_benchmark_adapter.py).
+
+- :func:`storage_keyed_by` names pytest-benchmark's storage folder (``get_machine_id``, OS + Python)
+  after vbench's ``hardware_key`` while the session is configured;
+- :func:`make_writes_atomic` routes its two JSON writers (``--benchmark-json`` and the storage's
+  ``save``) through a temporary file, and gives every stored run a number of its own even when
+  several runs save into one folder at once;
+- :func:`fixture_limits` reads ``--benchmark-max-time`` / ``--benchmark-min-rounds`` from a
+  ``benchmark`` fixture, for rounds vbench runs through ``pedantic``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from vbench.compare.io import atomic_write_bytes
+
+__all__ = ["storage_keyed_by", "make_writes_atomic", "fixture_limits", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_ROUNDS"]
+
+# pytest-benchmark's own defaults, for a fixture that does not carry them.
+DEFAULT_MAX_TIME_S = 1.0
+DEFAULT_MIN_ROUNDS = 5
+
+
+@contextlib.contextmanager
+def storage_keyed_by(key: Callable[[], str]) -> Iterator[None]:
+    """While active, pytest-benchmark names its storage folder ``key()`` instead of OS + Python."""
+    import pytest_benchmark.session as pb_session
+
+    original = pb_session.get_machine_id
+    pb_session.get_machine_id = key
+    try:
+        yield
+    finally:
+        pb_session.get_machine_id = original
+
+
+def fixture_limits(benchmark) -> tuple[float, int]:
+    """``(max_time_s, min_rounds)`` of a pytest-benchmark ``benchmark`` fixture."""
+    return (float(getattr(benchmark, "_max_time", DEFAULT_MAX_TIME_S)),
+            int(getattr(benchmark, "_min_rounds", DEFAULT_MIN_ROUNDS)))
+
+
+def _dumps(output_json) -> bytes:
+    from pytest_benchmark.utils import safe_dumps
+
+    return safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+
+
+def save_exclusive(folder: Path, first_number: int, name: str, data: bytes) -> Path:
+    """Write ``data`` as ``NNNN_name.json`` in ``folder`` with the first free number from
+    ``first_number``: written to a temporary file, then hard-linked to its final name, which fails
+    rather than replaces when another run took that name first (then the next number is tried)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    try:
+        number = first_number
+        while True:
+            target = folder / f"{number:04d}_{name}.json"
+            try:
+                os.link(tmp, target)
+                return target
+            except FileExistsError:
+                number += 1
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def make_writes_atomic(bs) -> None:
+    """Route a ``BenchmarkSession``'s JSON writers through :func:`atomic_write_bytes` and
+    :func:`save_exclusive` (a stored run is never overwritten, Ctrl-C never leaves half a file)."""
+
+    def save_json(self, output_json):
+        atomic_write_bytes(self.json, _dumps(output_json))
+        self.logger.info(f"Wrote benchmark data in: {self.json}", purple=True)
+
+    bs.save_json = types.MethodType(save_json, bs)
+    storage = bs.storage
+    if hasattr(storage, "_next_num") and hasattr(storage, "get"):
+
+        def save(self, output_json, save):
+            folder = self.get(f"{self._next_num}_{save}.json").parent
+            output_file = save_exclusive(folder, int(self._next_num), save, _dumps(output_json))
+            self.logger.info(f"Saved benchmark data in: {output_file}")
+
+        storage.save = types.MethodType(save, storage)
