@@ -14,7 +14,7 @@ def test_compare_regression_exits_1_and_writes_md_json(tmp_path, capsys, monkeyp
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     md, js = tmp_path / "v.md", tmp_path / "v.json"
-    status = main(["compare", *BASELINES, str(GOLDEN / "current.json"), "--fail-on", "time:5%", "--md", str(md),
+    status = main(["compare", *BASELINES, str(GOLDEN / "current.json"), "--fail-on", "time:5%,cold_start:25%", "--md", str(md),
                    "--json", str(js)])
     out = capsys.readouterr().out
     assert status == 1

@@ -19,7 +19,7 @@ from vbench.compare.stats import bound, moderated, pooled_spread, se_factor
 from vbench.compare.verdicts import decide
 from vbench.errors import VBenchError
 
-TIME = GatePolicy.build("time:5%")
+TIME = GatePolicy.build("time:5%,cold_start:25%")
 
 
 def verdicts(report):
@@ -84,7 +84,8 @@ def test_tolerances_and_per_cell_overrides(tmp_path):
     assert loose.exit_status == 0
     matrix = tmp_path / "m.yaml"
     matrix.write_text('entries: [{models: [tiny_net], optimizations: [eager], batch_sizes: [1]}]\n'
-                      'gate:\n  fail_on: "rss:off,relative:off,time:5%"\n  cells:\n    "tiny_net-eager-*": "time:50%,cold_start:off"\n')
+                      'gate:\n  fail_on: "rss:off,relative:off,time:5%"\n  cells:\n    "tiny_net-eager-*": "time:50%,cold_start:off"\n'
+                      '    "tiny_net-bf16-*": "time:10%"\n')
     report = compare_sessions(base, cur, GatePolicy.build(None, matrix))
     assert report.exit_status == 0
     from vbench.profiles import load_matrix

@@ -32,6 +32,7 @@ __all__ = ["GateSession", "gate_of"]
 
 MAX_TERMINAL_ROWS = 60
 CONFIRM_STEP = 2  # fresh sessions per confirmation step
+SPARE_SESSIONS = 2  # older stored sessions read too, to stand in for whole-session outliers
 
 
 @dataclass
@@ -127,7 +128,7 @@ class GateSession:
         }
         current = run_from_json(data, "this run", require_samples=False)
         report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
-                                  confirm_planned=self.settings.confirm_sessions)
+                                  confirm_planned=self.settings.confirm_sessions, keep=self.settings.baseline_runs)
         report.notes[:0] = self.notes
         return report
 
@@ -296,7 +297,7 @@ def _start(config: pytest.Config, bs) -> GateSession:
 
     gate.baseline_paths, gate.notes = select_baselines(paths, settings.baseline_runs, gate.hardware_key,
                                                        allow_foreign=settings.allow_foreign,
-                                                       schema_version=SCHEMA_VERSION)
+                                                       schema_version=SCHEMA_VERSION, spare=SPARE_SESSIONS)
     return gate
 
 

@@ -69,10 +69,10 @@ def rejudge(folder: Path, index: int, k: int) -> dict:
         (current,) = [p for p in stored if p.name.startswith(f"{index:04d}_")]
         before = [p for p in stored if p.name < current.name]
     run = load_run(current)
-    paths, notes = select_baselines(before, k, run.hardware_key)
+    paths, notes = select_baselines(before, k, run.hardware_key, spare=2)
     device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")
     report = compare_sessions([load_run(p) for p in paths], run, GatePolicy.build(device_type=str(device)),
-                              confirm_planned=4)
+                              confirm_planned=4, keep=k)
     report.notes[:0] = notes
     return report.as_dict()
 

@@ -23,6 +23,12 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _commit(root: Path) -> str:
+    """The commit of the code under study (the checkout the sessions run from)."""
+    proc = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
 def _session(root: Path, out: Path, index: int, compare: bool, inject: str | None, extra: list[str],
              save: bool = True) -> dict:
     verdict = out / "verdicts" / f"{index:04d}.json"
@@ -53,7 +59,7 @@ def _session(root: Path, out: Path, index: int, compare: bool, inject: str | Non
         "wall_s": round(time.time() - start, 1), "exit": status, "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2), "inject": inject, "compare": compare,
         "verdict": str(verdict.relative_to(out)) if verdict.is_file() else None, "saved": save,
-        "log": str(log.relative_to(out)), "command": " ".join(cmd),
+        "log": str(log.relative_to(out)), "command": " ".join(cmd), "commit": _commit(root),
     }
 
 

@@ -11,10 +11,11 @@ __all__ = ["select_baselines"]
 
 
 def select_baselines(paths: list[Path], wanted: int, hardware_key: str, *, allow_foreign: bool = False,
-                     schema_version: int | None = None) -> tuple[list[Path], list[str]]:
-    """The newest ``wanted`` usable sessions among ``paths`` (given oldest first, as stored), oldest
-    first, and one note for each session left out (unreadable, no raw samples, interrupted, another
-    schema version) and for fewer than ``wanted``.
+                     schema_version: int | None = None, spare: int = 0) -> tuple[list[Path], list[str]]:
+    """The newest ``wanted`` (plus up to ``spare`` older ones, to stand in for sessions the
+    comparison leaves out as whole-session outliers) usable sessions among ``paths`` (given oldest
+    first, as stored), oldest first, and one note for each session left out (unreadable, no raw
+    samples, interrupted, another schema version) and for fewer than ``wanted``.
 
     Raises :class:`~vbench.compare.runs.ForeignBaselineError` for a session of another hardware key
     unless ``allow_foreign``. Each file is read once and dropped: the caller loads the chosen ones
@@ -23,7 +24,7 @@ def select_baselines(paths: list[Path], wanted: int, hardware_key: str, *, allow
     chosen: list[Path] = []
     notes: list[str] = []
     for path in reversed(paths):
-        if len(chosen) == wanted:
+        if len(chosen) == wanted + spare:
             break
         try:
             run = load_run(path)

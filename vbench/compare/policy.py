@@ -38,8 +38,11 @@ CATEGORIES: dict[str, str] = {
     "cold_start": "cold_start_s (build + convert/compile + first call; compiled cells only against sessions "
                   "with the same compile-cache state)",
 }
+# On a CPU, cold start is reported, not gated: a single sample with no fresh-session confirmation, it
+# moved +40% to +120% in single cells of unchanged study sessions on the 2-core VM whenever other
+# work ran for a few seconds (docs/measurements.md).
 DEVICE_FAIL_ON: dict[str, str] = {
-    "cpu": "time:off,tail:off,relative:5%,memory:3%,rss:10%,cold_start:25%",
+    "cpu": "time:off,tail:off,relative:5%,memory:3%,rss:10%,cold_start:off",
     "cuda": "time:5%,tail:off,relative:5%,memory:3%,rss:10%,cold_start:25%",
 }
 DEFAULT_FAIL_ON = DEVICE_FAIL_ON["cpu"]

@@ -218,9 +218,11 @@ def compare_sessions(
     *,
     allow_foreign: bool = False,
     confirm_planned: int = 0,
+    keep: int | None = None,
 ) -> Report:
     """Judge every cell of ``current`` (one session, with any fresh confirmation sessions in its
-    cells' ``gate_confirm``) against ``baselines`` (sessions, oldest first).
+    cells' ``gate_confirm``) against ``baselines`` (sessions, oldest first): the newest ``keep``
+    (all when None) of those left after whole-session outliers are left out.
 
     ``confirm_planned``: fresh sessions the gate runs for a suspect cell (for the "can catch"
     column). Raises :class:`~vbench.compare.runs.ForeignBaselineError` when a hardware key differs
@@ -232,6 +234,8 @@ def compare_sessions(
     judged = [m for m in METRICS if not m.equal]
     baselines, left_out = drop_outlier_sessions(
         baselines, judged, lambda m: policy.tolerances.get(m.category), match_cell)
+    if keep:
+        baselines = baselines[-keep:]
     newest = baselines[-1]
     source = newest.source if len(baselines) == 1 else f"{len(baselines)} sessions, {baselines[0].source} .. {newest.source}"
     report = Report(source, current.source, newest.hardware_key, current.hardware_key, cross, policy=policy,

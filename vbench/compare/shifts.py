@@ -5,8 +5,10 @@ cold start doubles at once, or every time ratio drifts. Unchanged code does not 
 session, and a real regression rarely touches every cell of a matrix. So, per gated metric, a
 session's *shift* is the median over cells of its log change against the other sessions:
 
-- a baseline session whose shift is far from the others' (:func:`drop_outlier_sessions`) is left
-  out of the baseline, with a note, so one loaded run on main does not blind the gate for the next K;
+- a baseline session whose shift against the others is beyond the metric's tolerance
+  (:func:`drop_outlier_sessions`) is left out, with a note, so one loaded run on main does not blind
+  the gate for the next K (the others' median is the reference, so with five sessions two such
+  sessions are still found; a scale estimated from five shifts is not: two outliers inflate it);
 - a current session whose shift is far beyond what the baseline sessions show among themselves
   (:func:`whole_session_shift`) cannot call a regression on that metric: such rows are inconclusive,
   with the shift in the note (``--vb-fail-on-inconclusive`` fails on them).
@@ -56,9 +58,8 @@ def drop_outlier_sessions(
     baselines: Sequence[Run], metrics: Sequence, tolerance: Callable[[object], float | None],
     match: Callable[[Run, CellRecord], CellRecord | None],
 ) -> tuple[list[Run], list[str]]:
-    """The baseline sessions without those whose shift in a gated metric is beyond both its
-    tolerance and :data:`SHIFT_Z` robust standard deviations of the sessions' shifts; with a note each.
-    Needs at least three sessions, and keeps at least two."""
+    """The baseline sessions without those whose shift in a gated metric is beyond its tolerance;
+    with a note each. Needs at least three sessions, and keeps at least two."""
     baselines = list(baselines)
     if len(baselines) < 3:
         return baselines, []
@@ -73,8 +74,7 @@ def drop_outlier_sessions(
             records = [match(run, cell) for run in baselines]
             table.append([_log(metric.value(r)) if r is not None else None for r in records])
         shifts = session_shifts(table)
-        scale = shift_scale(shifts)
-        limit = max(math.log1p(tol), SHIFT_Z * scale)
+        limit = math.log1p(tol)
         for j, shift in enumerate(shifts):
             if shift is not None and abs(shift) > limit and j not in dropped:
                 dropped[j] = (f"baseline session {baselines[j].source} left out: its cells' {metric.name} were "
