@@ -170,3 +170,17 @@ def test_pytest_benchmark_compare_reads_vbench_json(vb_project, pytester):
     result = pytester.run("pytest-benchmark", "--storage", "file://store", "compare", str(saved[0]))
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*tiny_net-eager-bs2-16px*"])
+
+
+def test_fvcores_deprecation_warning_stays_out_of_a_users_run(pytester, monkeypatch):
+    # A fresh process (fvcore warns once, at import) in a repository without vbench's own ini filter.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    from conftest import CELL_MODULE, FAST, USER_CONFTEST
+
+    pytester.makeconftest(USER_CONFTEST)
+    pytester.makepyfile(test_cells=CELL_MODULE)
+    result = pytester.runpytest_subprocess(*FAST, "--vb-models", "tiny_net", "--vb-opts", "eager",
+                                           "--vb-batch-sizes", "1")
+    result.assert_outcomes(passed=1)
+    assert "torch.jit.script" not in result.stdout.str() + result.stderr.str()

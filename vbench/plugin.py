@@ -107,6 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "ddp: DistributedDataParallel training cells (torchrun, at least 2 GPUs)",
     ):
         config.addinivalue_line("markers", line)
+    # fvcore (FLOP counting) calls torch.jit.script at import, which this torch deprecates: a warning
+    # in every user's run that says nothing about their code. Narrow on purpose.
+    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:FutureWarning")
     try:
         settings = resolve_settings(lambda spec: _raw_option(config, spec))
     except VBenchError as exc:
