@@ -184,3 +184,20 @@ def test_fvcores_deprecation_warning_stays_out_of_a_users_run(pytester, monkeypa
                                            "--vb-batch-sizes", "1")
     result.assert_outcomes(passed=1)
     assert "torch.jit.script" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_cell_its_own_function_skips_is_listed_as_skipped(vb_project, pytester):
+    pytester.makepyfile(test_cells="""
+import pytest
+
+@pytest.mark.vbench(mode="inference")
+def test_inference(vb_cell, vb_measure):
+    if vb_cell.batch_size == 2:
+        pytest.skip("needs two GPUs")
+    vb_measure(vb_cell)
+""")
+    result = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1,2",
+                        "--benchmark-json", "out.json")
+    result.assert_outcomes(passed=1, skipped=1)
+    skipped = json.loads((pytester.path / "out.json").read_text())["vbench"]["skipped"]
+    assert skipped == [{"id": "tiny_net-eager-bs2-16px", "reason": "needs two GPUs"}]

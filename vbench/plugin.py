@@ -69,6 +69,11 @@ class VBenchSession:
     def record_skip(self, cell: Cell, reason: str) -> None:
         self.skipped.append({"id": cell.id, **asdict(cell), "reason": reason})
 
+    def record_skipped_item(self, cell_id: str, reason: str) -> None:
+        """A parametrized vbench cell skipped by its own test function (DDP on too few GPUs)."""
+        if not any(entry["id"] == cell_id for entry in self.skipped):
+            self.skipped.append({"id": cell_id, "reason": reason})
+
 
 _SESSION = pytest.StashKey[VBenchSession]()
 
@@ -221,6 +226,16 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_sep("-", title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if report.skipped and callspec is not None and {"vb_cell", "ddp_case"} & set(callspec.params):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        session_of(item.config).record_skipped_item(callspec.id, reason.removeprefix("Skipped: "))
+    return report
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's, which writes the JSON
