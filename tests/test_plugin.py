@@ -200,4 +200,4 @@ def test_inference(vb_cell, vb_measure):
                         "--benchmark-json", "out.json")
     result.assert_outcomes(passed=1, skipped=1)
     skipped = json.loads((pytester.path / "out.json").read_text())["vbench"]["skipped"]
-    assert skipped == [{"id": "tiny_net-eager-bs2-16px", "reason": "needs two GPUs"}]
+    assert skipped == [{"id": "tiny_net-eager-bs2-64px", "reason": "needs two GPUs"}]
