@@ -345,3 +345,78 @@ def test_a_current_session_whose_every_cell_moved_is_inconclusive_not_red():
     report = compare_sessions(some[:5], some[5], TIME)
     regressed = {r.cell for r in report.regressions if r.metric == "latency_median"}
     assert regressed == {f"inference c{c}" for c in range(4)} and report.exit_status == 1
+
+
+def test_memory_that_grew_in_every_cell_is_a_regression_not_a_machine_effect():
+    rng = np.random.default_rng(23)
+    runs = _matrix(rng, 6)
+    for cell in runs[-1].cells.values():
+        cell.extra["peak_rss_mb"] = 1000.0 * 1.3
+    for run in runs[:-1]:
+        for cell in run.cells.values():
+            cell.extra["peak_rss_mb"] = 1000.0 * float(np.exp(rng.normal(0, 0.005)))
+    report = compare_sessions(runs[:5], runs[5], TIME)
+    rss = [r for r in report.rows if r.metric == "peak_rss_mb"]
+    assert len(rss) == 12 and all(r.verdict == "regressed" for r in rss)
+    assert "peak_rss_mb" not in report.shifted
+
+
+def test_whole_session_rule_with_two_baseline_sessions():
+    rng = np.random.default_rng(24)
+    runs = _matrix(rng, 3, cell_factor={c: 1.3 for c in range(12)})
+    report = compare_sessions(runs[:2], runs[2], TIME)
+    assert report.counts()["regressed"] == 0 and "latency_median" in report.shifted
+
+
+def test_the_newest_baseline_session_is_never_left_out():
+    rng = np.random.default_rng(25)
+    runs = _matrix(rng, 6, session_factor={3: 0.85, 4: 0.85})  # main got 15% faster two sessions ago
+    report = compare_sessions(runs[:5], runs[5], TIME)
+    assert report.sessions == 5 and not any("left out" in n for n in report.notes)
+
+
+def test_a_cell_with_fewer_baseline_sessions_has_a_wider_bound():
+    rng = np.random.default_rng(26)
+    runs = _matrix(rng, 6)
+    for run in runs[:4]:  # c0 only in the newest baseline session (a cell just added to the matrix)
+        del run.cells["t.py::t[c0]"]
+    rows = {r.cell: r for r in compare_sessions(runs[:5], runs[5], TIME).rows if r.metric == "latency_median"}
+    assert rows["inference c0"].sessions == 1 and rows["inference c1"].sessions == 5
+    assert rows["inference c0"].can_catch > rows["inference c1"].can_catch
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_a_value_that_is_not_a_positive_number_is_not_judged(value):
+    rng = np.random.default_rng(27)
+    runs = _matrix(rng, 4)
+    runs[-1].cells["t.py::t[c0]"].extra["peak_rss_mb"] = value
+    for run in runs[:-1]:
+        run.cells["t.py::t[c0]"].extra["peak_rss_mb"] = 500.0
+    (row,) = [r for r in compare_sessions(runs[:3], runs[3], TIME).rows
+              if r.metric == "peak_rss_mb" and r.cell == "inference c0"]
+    assert row.verdict == "not gated" and "not a positive finite number" in row.note
+
+
+def test_a_cell_one_side_of_ab_lacks_is_listed():
+    rng = np.random.default_rng(28)
+    a, b = _matrix(rng, 1)[0], _matrix(rng, 1)[0]
+    del b.cells["t.py::t[c0]"]
+    v = {(r.cell, r.metric): r.verdict for r in compare_paired([(a, b)], TIME).rows}
+    assert v[("inference c0", "-")] == "missing"
+
+
+@pytest.mark.slow
+def test_unchanged_runs_through_compare_sessions_rarely_go_red():
+    # The engine itself (not a re-implementation): 40 unchanged runs of 20 cells sharing a per-session
+    # offset and per-cell noise, 5 baseline sessions, suspects given 4 fresh sessions.
+    rng = np.random.default_rng(29)
+    red = 0
+    for _ in range(40):
+        runs = _matrix(rng, 6, cells=20)
+        first = compare_sessions(runs[:5], runs[5], TIME, confirm_planned=4)
+        for name in suspect_cells(first):
+            runs[5].cells[name].extra["gate_confirm"] = {"sessions": [
+                {"samples_s": list(0.010 * math.exp(rng.normal(0, 0.01)) * (1 + 0.002 * rng.standard_normal(20)))}
+                for _ in range(4)]}
+        red += compare_sessions(runs[:5], runs[5], TIME, confirm_planned=4).exit_status
+    assert red <= 2

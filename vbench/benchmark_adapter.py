@@ -61,6 +61,11 @@ def save_exclusive(folder: Path, first_number: int, name: str, data: bytes) -> P
     tmp = Path(tmp_name)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a stored run is as readable as any file
     try:
         number = first_number
         while True:
@@ -70,6 +75,13 @@ def save_exclusive(folder: Path, first_number: int, name: str, data: bytes) -> P
                 return target
             except FileExistsError:
                 number += 1
+            except OSError:  # no hard links here: exclusive creation, written in place
+                try:
+                    with open(target, "xb") as fh:
+                        fh.write(data)
+                    return target
+                except FileExistsError:
+                    number += 1
     finally:
         tmp.unlink(missing_ok=True)
 

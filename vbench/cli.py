@@ -143,7 +143,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     baselines, current = [load_run(path) for path in args.baseline], load_run(args.current)
     device = next((c.extra.get("device") for c in current.cells.values() if c.extra.get("device")), "cpu")
-    report = compare_sessions(baselines, current, _policy(args, str(device)), allow_foreign=args.allow_foreign_baseline)
+    report = compare_sessions(baselines, current, _policy(args, str(device)), allow_foreign=args.allow_foreign_baseline,
+                              keep=args.keep)
     if len(baselines) < 3:
         report.notes.insert(0, f"{len(baselines)} baseline session(s): the bounds are wide; 3-5 sessions judge better")
     return _gate_output(report, args)
@@ -156,6 +157,9 @@ def _add_compare(sub) -> None:
     p.add_argument("baseline", nargs="+", help="pytest-benchmark JSON of the baseline sessions, oldest first; "
                    "each is one session (3-5 give tight bounds)")
     p.add_argument("current", help="pytest-benchmark JSON of the run to judge")
+    p.add_argument("--keep", type=int, default=None, metavar="K",
+                   help="judge against the newest K of the given sessions left after whole-session outliers "
+                        "(the gate reads K + 2 stored sessions and keeps 5: its JSON lists them in baseline_files)")
     p.add_argument("--allow-foreign-baseline", action="store_true",
                    help="compare even when the hardware keys differ (rows marked cross-hardware)")
     _gate_arguments(p)
@@ -166,7 +170,7 @@ def _cmd_ab(args: argparse.Namespace) -> int:
     from vbench.compare.ab import run_ab
 
     result = run_ab(args.rev_a, args.rev_b, args.passthrough or ["bench"], repeats=args.repeats, rounds=args.rounds,
-                    policy=_policy(args, "cpu"), workdir=args.keep_json,
+                    policy=lambda device_type: _policy(args, device_type), workdir=args.keep_json,
                     log=lambda line: print(line, file=sys.stderr))
     status = _gate_output(result.report, args)
     for cell, speedup in result.speedup.items():

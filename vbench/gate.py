@@ -93,16 +93,22 @@ class GateSession:
             return None
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
-        report = self._compare(config, kept, baselines)
+        why_not = self._why_no_confirmation(config)
+        planned = 0 if why_not else self.settings.confirm_sessions
+        report = self._compare(config, kept, baselines, planned)
         names, done, step = suspect_cells(report), 0, CONFIRM_STEP
+        if names and why_not:
+            report.notes.append(why_not)
+            names = []
         while names and done < self.settings.confirm_sessions:
             count = min(step, self.settings.confirm_sessions - done)
-            why_not = self._fresh_confirmation(config, kept, names, count)
+            ran, why_not = self._fresh_confirmation(config, kept, names, count)
+            done += ran
+            if ran:
+                report = self._compare(config, kept, baselines, planned)  # judged on the fresh sessions now
             if why_not:
                 report.notes.append(why_not)
                 break
-            done += count
-            report = self._compare(config, kept, baselines)  # judged on the fresh sessions now
             names = [r.fullname for r in report.inconclusive if r.fullname in names]
         if done:
             confirmed = {r.fullname for r in report.rows if r.confirm}
@@ -120,7 +126,7 @@ class GateSession:
                 self.notes.append(f"baseline session skipped: {exc}")
         return runs
 
-    def _compare(self, config: pytest.Config, benchmarks, baselines: list[Run]) -> Report:
+    def _compare(self, config: pytest.Config, benchmarks, baselines: list[Run], planned: int) -> Report:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
             "benchmarks": [b.as_dict(include_data=True) for b in benchmarks],
@@ -128,36 +134,40 @@ class GateSession:
         }
         current = run_from_json(data, "this run", require_samples=False)
         report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
-                                  confirm_planned=self.settings.confirm_sessions, keep=self.settings.baseline_runs)
+                                  confirm_planned=planned, keep=self.settings.baseline_runs)
         report.notes[:0] = self.notes
         return report
 
-    def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str], count: int) -> str | None:
-        """Re-measure ``names`` in ``count`` fresh processes, one after another, and add their
-        samples to each cell's ``extra_info.gate_confirm.sessions`` (so the saved JSON is judged the
-        same later); returns why not, when it could not be done."""
-        from vbench.fresh import remeasure
+    @staticmethod
+    def _why_no_confirmation(config: pytest.Config) -> str | None:
+        """Why fresh sessions cannot confirm in this run (None when they can)."""
         from vbench.plugin import session_of
 
         if config.getoption("numprocesses", None):
             return "fresh-session confirmation skipped under xdist (workers time differently): judged on this session"
         if session_of(config).settings.interleave:
             return "fresh-session confirmation skipped while taking turns (vbench ab)"
-        sessions: dict[str, list[dict]] = {name: [] for name in names}
-        for _ in range(count):
+        return None
+
+    def _fresh_confirmation(self, config: pytest.Config, benchmarks, names: list[str], count: int) -> tuple[int, str | None]:
+        """Re-measure ``names`` in up to ``count`` fresh processes, one after another; each one's
+        samples go straight into its cells' ``extra_info.gate_confirm.sessions`` (so the saved JSON
+        is judged the same later, and a child that fails later loses nothing). Returns how many ran
+        and, when one failed, why."""
+        from vbench.fresh import remeasure
+
+        by_name = {b.fullname: b for b in benchmarks}
+        for ran in range(count):
             try:
                 fresh = remeasure(config, names)
             except VBenchError as exc:
-                return f"fresh-session confirmation not done: {exc}"
+                return ran, f"fresh-session confirmation stopped after {ran} more session(s): {exc}"
             for name in names:
-                cell = fresh.cells.get(name)
-                if cell is not None:
-                    sessions[name].append({SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES
-                                           if (samples := cell.samples_of(source))})
-        for bench in benchmarks:
-            if sessions.get(bench.fullname):
-                bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].extend(sessions[bench.fullname])
-        return None
+                cell, bench = fresh.cells.get(name), by_name.get(name)
+                if cell is not None and bench is not None:
+                    bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].append(
+                        {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES if (samples := cell.samples_of(source))})
+        return count, None
 
     def no_baseline_line(self) -> str:
         saved = ("this run was saved as the first baseline" if self.saving

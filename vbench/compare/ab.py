@@ -58,7 +58,7 @@ def run_ab(
     repo: str | Path = ".",
     repeats: int = 3,
     rounds: int = 30,
-    policy: GatePolicy | None = None,
+    policy: GatePolicy | Callable[[str], GatePolicy] | None = None,
     workdir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> ABResult:
@@ -113,6 +113,8 @@ def run_ab(
     device = next((c.extra.get("device") for c in pairs[0][1].cells.values() if c.extra.get("device")), "cpu")
     if policy is None:
         policy = GatePolicy.build(device_type=str(device))
+    elif callable(policy):  # built once the device of the sessions is known (CPU and CUDA defaults differ)
+        policy = policy(str(device))
     report = compare_paired(pairs, policy, source=f"A={revs['A']}", current=f"B={revs['B']}")
     report.notes.append(f"A/B: {repeats} session pair(s), {rounds} rounds per cell and session, taken in turns "
                         f"(A B A B ...): {paired} rounds paired, {unpaired} unpaired; each pair of sessions gives one "

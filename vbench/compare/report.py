@@ -18,7 +18,7 @@ import numpy as np
 
 from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
 from vbench.compare.runs import CellRecord, Run, check_hardware
-from vbench.compare.shifts import drop_outlier_sessions, is_whole_session_shift, session_shifts
+from vbench.compare.shifts import current_shift, drop_outlier_sessions, is_whole_session_shift, session_shifts
 from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
 from vbench.compare.verdicts import (
     INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, VERDICTS, Metric, Row,
@@ -44,6 +44,8 @@ class Report:
     sessions: int = 0  # baseline sessions (or session pairs) judged against
     checks: int = 0  # gated checks: the m of the run-level control
     spreads: dict[str, float] = field(default_factory=dict)  # metric -> pooled sigma (log scale)
+    shifted: set[str] = field(default_factory=set)  # metrics this whole session moved in (shifts.py)
+    baseline_files: list[str] = field(default_factory=list)  # the baseline sessions judged against
 
     def counts(self) -> dict[str, int]:
         """Rows per verdict, in table order."""
@@ -94,6 +96,8 @@ class Report:
             "per_check_level": self.level,
             "correction": "bonferroni",
             "baseline_sessions": self.sessions,
+            "baseline_files": self.baseline_files,
+            "whole_session_shifts": sorted(self.shifted),
             "spreads": self.spreads,
             "counts": self.counts(),
             "exit_status": self.exit_status,
@@ -142,9 +146,10 @@ def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple
     return matches, "; ".join(notes)
 
 
-def _row(check: _Check, spread: Spread, level: float, n_baseline: int | None, planned: int) -> Row:
-    """Judge one check. ``n_baseline`` None: paired differences (``vbench ab``)."""
+def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int) -> Row:
+    """Judge one check: against its baseline sessions, or (``paired``) its pairs' log ratios."""
     metric, tol = check.metric, check.tolerance
+    n_baseline = None if paired else len(check.base)
     sigma, df = moderated(check.base, spread)
     if n_baseline is None:  # paired: the change is the mean log ratio
         x, n = float(np.mean(check.base)), len(check.base)
@@ -168,11 +173,17 @@ def _row(check: _Check, spread: Spread, level: float, n_baseline: int | None, pl
         notes.append("not gated (category off)")
     else:
         row.verdict = decide(x, tol, b)
-        if metric.sampled and not check.confirm and n_baseline is not None:
-            row.suspect = x > math.log1p(tol) and x > bound(sigma, df, factor, SUSPECT_LEVEL, SUSPECT_LEVEL).strict
-        planned_n = n if (check.confirm or n_baseline is None) else (planned if metric.sampled and planned else 1)
-        catch = bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL)
-        row.can_catch = math.expm1(min(max(math.log1p(tol), catch.strict), 5.0))
+        screen_bound = bound(sigma, df, se_factor(1, n_baseline), SUSPECT_LEVEL, SUSPECT_LEVEL).strict
+        if metric.sampled and not check.confirm and not paired:
+            row.suspect = x > math.log1p(tol) and x > screen_bound
+        # The smallest change called a regression: beyond the tolerance, beyond the 1% screen of this
+        # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
+        confirming = not paired and metric.sampled and (check.confirm or planned)
+        planned_n = n if (check.confirm or paired) else (planned if confirming else 1)
+        catch = max(math.log1p(tol), bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL).strict)
+        if confirming:
+            catch = max(catch, screen_bound)
+        row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == INCONCLUSIVE:
             notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions 5 "
                          f"-k \"{check.cell.label}\"")
@@ -182,8 +193,7 @@ def _row(check: _Check, spread: Spread, level: float, n_baseline: int | None, pl
     return row
 
 
-def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, n_baseline: int | None,
-           planned: int) -> None:
+def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, paired: bool, planned: int) -> None:
     """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order."""
     checks = [e for e in entries if isinstance(e, _Check)]
     spreads: dict[str, Spread] = {}
@@ -195,7 +205,7 @@ def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, n_ba
     report.checks = sum(c.tolerance is not None for c in checks)
     level = policy.alpha / max(report.checks, 1)
     for entry in entries:
-        report.rows.append(_row(entry, spreads[entry.metric.name], level, n_baseline, planned)
+        report.rows.append(_row(entry, spreads[entry.metric.name], level, paired, planned)
                            if isinstance(entry, _Check) else entry)
 
 
@@ -239,7 +249,7 @@ def compare_sessions(
     newest = baselines[-1]
     source = newest.source if len(baselines) == 1 else f"{len(baselines)} sessions, {baselines[0].source} .. {newest.source}"
     report = Report(source, current.source, newest.hardware_key, current.hardware_key, cross, policy=policy,
-                    sessions=len(baselines), notes=left_out)
+                    sessions=len(baselines), notes=left_out, baseline_files=[b.source for b in baselines])
     entries: list[Row | _Check] = []
     matched: set[str] = set()
     for cur in current.cells.values():
@@ -256,6 +266,11 @@ def compare_sessions(
             usable, note = _usable(metric, cur, matches)
             values = [v for m in usable if (v := metric.value(m)) is not None]
             value = metric.value(cur)
+            if (value is not None and not log_values([value])) or (values and not log_values(values)):
+                entries.append(Row(cur.display, metric.name, NOT_GATED, None, value, unit=metric.unit, fullname=cur.fullname,
+                                   note="not a positive finite number in this run or the baseline: not judged"))
+                continue
+            values = [v for v in values if log_values([v])]
             if value is None and not values:
                 if note and metric.value(matches[-1]) is not None:
                     entries.append(Row(cur.display, metric.name, NOT_GATED, unit=metric.unit, note=note,
@@ -276,7 +291,7 @@ def compare_sessions(
             reason = current.skipped.get(base.label)
             note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
             entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
-    _judge(report, entries, policy, len(baselines), confirm_planned)
+    _judge(report, entries, policy, False, confirm_planned)
     _whole_session_shifts(report, baselines, current, policy)
     if cross:
         for row in report.rows:
@@ -284,28 +299,38 @@ def compare_sessions(
     return report
 
 
+# Memory does not move with the machine's load: a whole-session change there is the code's.
+_LOAD_INSENSITIVE = ("memory", "rss")
+
+
 def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:
-    """Regressed rows of a metric the whole session moved in become inconclusive (see shifts.py)."""
+    """Regressed rows of a metric this whole session moved in become inconclusive (see shifts.py)."""
     for metric in METRICS:
         tol = policy.tolerances.get(metric.category) if metric.category else None
-        if metric.equal or tol is None:
+        if metric.equal or tol is None or metric.category in _LOAD_INSENSITIVE:
             continue
-        table = []
+        table, current_values = [], []
         for cur in current.cells.values():
-            records = [match_cell(run, cur) for run in baselines] + [cur]
-            table.append([math.log(v) if (v := metric.value(r) if r is not None else None) and v > 0 else None
-                          for r in records])
-        shifts = session_shifts(table)
-        if not shifts or not is_whole_session_shift(shifts[-1], shifts[:-1], tol):
+            records = [match_cell(run, cur) for run in baselines]
+            table.append([_log_or_none(metric.value(r)) if r is not None else None for r in records])
+            current_values.append(_log_or_none(metric.value(cur)))
+        shift = current_shift(table, current_values)
+        if not is_whole_session_shift(shift, session_shifts(table), tol):
             continue
-        cells = sum(1 for row in table if row[-1] is not None)
-        why = (f"the whole session moved {math.expm1(shifts[-1]):+.0%} in {metric.name} (median over {cells} cells): "
+        cells = sum(v is not None for v in current_values)
+        why = (f"the whole session moved {math.expm1(shift):+.0%} in {metric.name} (median over {cells} cells): "
                "the machine, or a change that touches every cell; not called a regression")
         report.notes.append(why)
+        report.shifted.add(metric.name)
         for row in report.rows:
             if row.metric == metric.name and row.verdict == REGRESSED:
                 row.verdict = INCONCLUSIVE
                 row.note = "; ".join(n for n in (row.note, why) if n)
+
+
+def _log_or_none(value: float | None) -> float | None:
+    logs = log_values([value])
+    return logs[0] if logs else None
 
 
 def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",
@@ -317,7 +342,14 @@ def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None =
     a0, b0 = pairs[0]
     report = Report(source, current, a0.hardware_key, b0.hardware_key, policy=policy, sessions=len(pairs))
     entries: list[Row | _Check] = []
+    for name in a0.cells.keys() - b0.cells.keys():
+        base = a0.cells[name]
+        entries.append(Row(base.display, "-", MISSING, note="in A, not in B (skipped or failed there?)",
+                           fullname=base.fullname))
     for name, cur in b0.cells.items():
+        if name not in a0.cells:
+            entries.append(Row(cur.display, "-", NEW, note="in B, not in A", fullname=cur.fullname))
+            continue
         for metric in METRICS:
             if metric.equal:
                 base = a0.cells.get(name)
@@ -336,11 +368,12 @@ def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None =
                 continue
             entries.append(_Check(cur, metric, policy.tolerance(cur.label, metric.category), ratios, None, [],
                                  float(np.median(a_values)) * metric.scale, float(np.median(b_values)) * metric.scale))
-    _judge(report, entries, policy, None, 0)
+    _judge(report, entries, policy, True, 0)
     return report
 
 
 def suspect_cells(report: Report) -> list[str]:
     """Fullnames of cells whose gated time looks worse beyond its tolerance and beyond one check's
-    :data:`~vbench.compare.policy.SUSPECT_LEVEL`: what fresh sessions re-measure."""
-    return sorted({r.fullname for r in report.rows if r.suspect and r.fullname})
+    :data:`~vbench.compare.policy.SUSPECT_LEVEL`: what fresh sessions re-measure (not in a metric the
+    whole session moved in: fresh sessions cannot change that verdict)."""
+    return sorted({r.fullname for r in report.rows if r.suspect and r.fullname and r.metric not in report.shifted})

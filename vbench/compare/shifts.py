@@ -23,7 +23,8 @@ import numpy as np
 
 from vbench.compare.runs import CellRecord, Run
 
-__all__ = ["MIN_CELLS", "SHIFT_Z", "session_shifts", "shift_scale", "drop_outlier_sessions", "is_whole_session_shift"]
+__all__ = ["MIN_CELLS", "SHIFT_Z", "session_shifts", "shift_scale", "drop_outlier_sessions", "is_whole_session_shift",
+           "current_shift"]
 
 MIN_CELLS = 8  # fewer cells: no session-wide judgement
 SHIFT_Z = 4.0  # how many robust standard deviations of the baseline sessions' shifts
@@ -35,17 +36,27 @@ def _log(value: float | None) -> float | None:
 
 def session_shifts(table: list[list[float | None]]) -> list[float | None]:
     """Per session (columns of ``table``, rows are cells of log values): the median over cells of the
-    session's value minus the median of the other sessions' values; None without enough cells."""
+    session's value minus the median of all sessions' values of that cell (itself included, so that
+    with three sessions one outlier does not drag the reference of the other two); None without
+    enough cells."""
     sessions = len(table[0]) if table else 0
     out: list[float | None] = []
     for j in range(sessions):
         diffs = []
         for row in table:
-            others = [v for i, v in enumerate(row) if i != j and v is not None]
-            if row[j] is not None and others:
-                diffs.append(row[j] - float(np.median(others)))
+            present = [v for v in row if v is not None]
+            if row[j] is not None and len(present) >= 2:
+                diffs.append(row[j] - float(np.median(present)))
         out.append(float(np.median(diffs)) if len(diffs) >= MIN_CELLS else None)
     return out
+
+
+def current_shift(table: list[list[float | None]], current: list[float | None]) -> float | None:
+    """The median over cells of ``current`` (log values) minus the median of the baseline sessions'
+    values of that cell (rows of ``table``); None without enough cells."""
+    diffs = [c - float(np.median(present)) for row, c in zip(table, current)
+             if c is not None and (present := [v for v in row if v is not None])]
+    return float(np.median(diffs)) if len(diffs) >= MIN_CELLS else None
 
 
 def shift_scale(shifts: Sequence[float | None]) -> float:
@@ -58,8 +69,11 @@ def drop_outlier_sessions(
     baselines: Sequence[Run], metrics: Sequence, tolerance: Callable[[object], float | None],
     match: Callable[[Run, CellRecord], CellRecord | None],
 ) -> tuple[list[Run], list[str]]:
-    """The baseline sessions without those whose shift in a gated metric is beyond its tolerance;
-    with a note each. Needs at least three sessions, and keeps at least two."""
+    """The baseline sessions without those whose shift in a gated, load-sensitive metric is beyond
+    its tolerance; with a note each. Needs at least three sessions and keeps at least two. The newest
+    session is never left out: when it is itself beyond the tolerance, the newest sessions may have
+    moved together after a change on main (a step, not a loaded machine), so all are kept and the
+    bounds widen instead."""
     baselines = list(baselines)
     if len(baselines) < 3:
         return baselines, []
@@ -67,7 +81,7 @@ def drop_outlier_sessions(
     dropped: dict[int, str] = {}
     for metric in metrics:
         tol = tolerance(metric)
-        if tol is None:
+        if tol is None or metric.category in ("memory", "rss"):
             continue
         table = []
         for cell in newest.cells.values():
@@ -75,6 +89,8 @@ def drop_outlier_sessions(
             table.append([_log(metric.value(r)) if r is not None else None for r in records])
         shifts = session_shifts(table)
         limit = math.log1p(tol)
+        if shifts and shifts[-1] is not None and abs(shifts[-1]) > limit:
+            continue  # the newest moved: a step on main or a loaded last run; keep them all
         for j, shift in enumerate(shifts):
             if shift is not None and abs(shift) > limit and j not in dropped:
                 dropped[j] = (f"baseline session {baselines[j].source} left out: its cells' {metric.name} were "

@@ -38,8 +38,7 @@ MAX_PRIOR_DF = 200.0
 # Degrees of freedom of the t quantile at most: whole sessions have heavier tails than a normal
 # distribution (a minute of machine noise lands on one session), and the quantiles that a run-level
 # level of 1e-4 per check reaches are deep in the tail. t with 30 df is 20% wider than the normal
-# there; simulated with t5-distributed session offsets and the gate's two confirmation sessions,
-# unchanged runs stayed red in at most 1/300 (tests/test_compare.py).
+# there (tests/test_compare.py simulates unchanged runs with t5-distributed session offsets).
 MAX_DF = 30.0
 # No bound narrower than this (log scale): a metric that repeated exactly in K sessions (a
 # deterministic peak memory) still moves by rounding and allocator granularity.
