@@ -107,6 +107,17 @@ def _non_overlapping(trials: list[Trial], k: int) -> list[Trial]:
     return chosen
 
 
+def _calibration(trials: list[Trial]) -> dict:
+    """How often unchanged sessions' gated checks (as first measured, before any fresh session) fell
+    beyond one check's 5% and 1% levels of the t model: near 5% and 1% when the bounds fit the noise."""
+    p = [r.get("p_value") for t in trials for r in t.rows
+         if r.get("tolerance") is not None and r["verdict"] != "not gated" and not r.get("confirm")
+         and r["metric"] not in ("gmacs", "params", "-")]
+    n = len(p)
+    below = {level: sum(1 for v in p if v is not None and v < level) for level in (0.05, 0.01)}
+    return {"checks": n, "p<0.05": _rate(below[0.05], n), "p<0.01": _rate(below[0.01], n)}
+
+
 def _rate(k: int, n: int) -> str:
     low, high = clopper_pearson(k, n)
     return f"{k}/{n} (95% CI {low:.1%} .. {high:.1%})"
@@ -127,6 +138,7 @@ def summarise(trials: list[Trial], k: int, family: str) -> dict:
             "non_overlapping_red_rate": _rate(sum(t.red for t in independent), len(independent)),
             "checks": checks, "regressed_rows": false_rows, "per_check_rate": _rate(false_rows, checks),
             "inconclusive_rows": sum(len(t.verdicts("inconclusive")) for t in unchanged),
+            "calibration": _calibration(unchanged),
             "regressed": [(t.index, r["cell"], r["metric"], r["change"]) for t in unchanged for r in t.verdicts("regressed")],
             "wall_s": [t.wall_s for t in unchanged],
         },
@@ -157,6 +169,10 @@ def markdown(summary: dict) -> str:
         "|---|---|---|---|",
         f"| all trials (rolling windows) | {u['red_rate']} | {u['per_check_rate']} | {u['inconclusive_rows']} |",
         f"| non-overlapping trials {u['non_overlapping_trials']} | {u['non_overlapping_red_rate']} | | |",
+        "",
+        f"Calibration over {u['calibration']['checks']} gated checks of unchanged sessions judged on their own "
+        f"session: one-sided p < 0.05 in {u['calibration']['p<0.05']} (nominal 5%), p < 0.01 in "
+        f"{u['calibration']['p<0.01']} (nominal 1%).",
         "",
     ]
     if u["regressed"]:
