@@ -254,3 +254,23 @@ def test_bad_baseline_runs_is_a_usage_error(project):
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--vb-baseline-runs", "0")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--vb-baseline-runs must be an integer >= 1, got '0'*"])
+
+
+def test_ctrl_c_while_confirming_keeps_the_measured_cells(project, monkeypatch):
+    baselines = [local_baseline(project.path / f"fast{i}.json", scale=1e-3 * (1 + i / 100)) for i in range(3)]
+    store = project.path / ".benchmarks" / local_key()
+    store.mkdir(parents=True)
+    for i, path in enumerate(baselines):
+        path.rename(store / f"000{i + 1}_fast.json")
+
+    def interrupted(config, names):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vbench.fresh.remeasure", interrupted)
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare", "--vb-fail-on",
+                 "time:5%", "--benchmark-json", "out.json", "--benchmark-autosave")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    saved = json.loads((project.path / "out.json").read_text())
+    assert [b["param"] for b in saved["benchmarks"]] == ["tiny_net-eager-bs1-32px"]
+    assert any("interrupted while re-measuring" in n for n in saved["vbench_gate"]["notes"])
+    assert len(list(store.glob("0004_*.json"))) == 1  # the autosave happened too

@@ -49,6 +49,7 @@ class GateSession:
     baseline_paths: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
+    interrupted: bool = False  # Ctrl-C during the fresh-session confirmation
 
     @property
     def has_baseline(self) -> bool:
@@ -102,7 +103,15 @@ class GateSession:
             names = []
         while names and done < self.settings.confirm_sessions:
             count = min(step, self.settings.confirm_sessions - done)
-            ran, why_not = self._fresh_confirmation(config, kept, names, count)
+            try:
+                ran, why_not = self._fresh_confirmation(config, kept, names, count)
+            except KeyboardInterrupt:
+                # Ctrl-C while re-measuring: the measured cells are kept and saved (pytest-benchmark
+                # writes its JSON after this), judged on what was measured; the run exits 2.
+                self.interrupted = True
+                report.notes.append("interrupted while re-measuring suspects in fresh sessions: judged on the "
+                                    "sessions measured so far")
+                break
             done += ran
             if ran:
                 report = self._compare(config, kept, baselines, planned)  # judged on the fresh sessions now
@@ -351,7 +360,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     report = gate.build_report(session.config)
     gate.write_outputs(report)
-    if report is not None and report.exit_status and session.exitstatus == pytest.ExitCode.OK:
+    if gate.interrupted:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+    elif report is not None and report.exit_status and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
