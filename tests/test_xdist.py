@@ -108,3 +108,28 @@ def test_remote_benchmark_and_atomic_write(tmp_path):
     assert json.loads(out.read_text())["benchmarks"][0]["stats"]["data"] == [1.0, 2.0]
     assert [p.name for p in tmp_path.iterdir()] == ["o.json"]
 
+
+
+@pytest.mark.parametrize("order", [[], ["-p", "no:vbench", "-p", "vbench.plugin"]])
+def test_workers_measure_whatever_order_the_plugins_load_in(tmp_path, order):
+    # `pytest bench -n 2` of this repository, with vbench's plugin loaded before pytest-benchmark's
+    # (as some checkouts' entry point order did): the workers must still measure and the controller
+    # write one merged JSON.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "x.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", *order, "--vb-models", "resnet18",
+         "--vb-opts", "eager", "--vb-batch-sizes", "1", "--vb-img-sizes", "32", "--vb-modes", "inference",
+         "-n", "2", f"--benchmark-json={out}", "--benchmark-max-time=0.01", "--benchmark-min-rounds=3"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "automatically disabled" not in proc.stdout
+    data = json.loads(out.read_text())
+    assert [b["param"] for b in data["benchmarks"]] == ["resnet18-eager-bs1-32px"]
+    assert data["machine_info"]["parallel_mode"] == "xdist-cpu"

@@ -190,21 +190,39 @@ def pytest_configure(config: pytest.Config) -> None:
         specs = [f"{spec}//env:CUDA_VISIBLE_DEVICES={gpu}" for spec, gpu in zip(specs, plan.gpus)]
     config.option.tx = specs
     config.stash[_PLAN_STASH] = plan
-    bs = getattr(config, "_benchmarksession", None)
-    if bs is not None and plan.mode != "serial":
-        bs.xdist_warning = False  # its "disabled under xdist" warning is wrong here: workers measure
+    _adjust_benchmark_session(config)
     config.pluginmanager.register(_Controller(config), "vbench-xdist-controller")
 
 
 def _configure_worker(config: pytest.Config, plan: ParallelPlan) -> None:
     config.stash[_PLAN_STASH] = plan
-    if plan.refused:
-        return  # each cell errors in pytest_runtest_setup; other tests run
+    _adjust_benchmark_session(config)
+
+
+def _adjust_benchmark_session(config: pytest.Config) -> None:
+    """Turn pytest-benchmark back on in a worker (and its warning off on the controller) once both
+    vbench's plan and pytest-benchmark's session exist. Called from both sides, because the order of
+    the two plugins' trylast pytest_configure follows the order setuptools loads entry points in,
+    which differs between checkouts: called only from here, workers of some checkouts kept
+    benchmarks disabled and `pytest bench -n 2` wrote no JSON."""
     bs = getattr(config, "_benchmarksession", None)
-    if bs is not None and not config.getoption("benchmark_disable"):
+    plan = config.stash.get(_PLAN_STASH, None)
+    if bs is None or plan is None or plan.mode == "serial" or plan.refused:
+        return
+    if not hasattr(config, "workerinput"):
+        bs.xdist_warning = False  # its "disabled under xdist" warning is wrong here: workers measure
+        return
+    if not config.getoption("benchmark_disable"):
         # Measuring here is safe (own GPU or own cores); the controller writes JSON and storage.
         bs.disabled = bs.xdist_warning = False
         bs.json, bs.save, bs.autosave, bs.compare, bs.compare_fail = None, None, False, None, None
+
+
+def pytest_plugin_registered(plugin, manager) -> None:
+    from pytest_benchmark.session import BenchmarkSession
+
+    if isinstance(plugin, BenchmarkSession):
+        _adjust_benchmark_session(plugin.config)
 
 
 @pytest.hookimpl(trylast=True)
