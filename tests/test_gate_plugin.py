@@ -274,3 +274,23 @@ def test_ctrl_c_while_confirming_keeps_the_measured_cells(project, monkeypatch):
     assert [b["param"] for b in saved["benchmarks"]] == ["tiny_net-eager-bs1-32px"]
     assert any("interrupted while re-measuring" in n for n in saved["vbench_gate"]["notes"])
     assert len(list(store.glob("0004_*.json"))) == 1  # the autosave happened too
+
+
+def test_deselected_cells_are_one_note_and_a_failed_gate_shows_in_pytests_last_line(project):
+    run(project, "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1", "--benchmark-autosave").assert_outcomes(passed=2)
+    result = run(project, "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1", "-k", "channels_last",
+                 "--benchmark-compare", "--vb-fail-on", DETERMINISTIC, "--vb-verdict-json", "v.json")
+    assert result.ret == 0
+    verdicts = json.loads((project.path / "v.json").read_text())
+    assert verdicts["counts"]["missing"] == 0
+    assert "1 baseline cell(s) deselected in this run (-k/-m): not compared" in verdicts["notes"]
+    # a regression: pytest's closing line says so
+    store = next((project.path / ".benchmarks").glob("*/"))
+    for stored in store.glob("*.json"):
+        stored.unlink()
+    for i in range(3):
+        local_baseline(store / f"000{i + 1}_fast.json", scale=1e-3 * (1 + i / 100))
+    failed = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare", "--vb-fail-on", "time:5%",
+                 "--vb-confirm-sessions", "0")
+    assert failed.ret == 1
+    failed.stdout.fnmatch_lines(["*1 passed*regressed (vbench gate)*"])

@@ -139,7 +139,7 @@ class GateSession:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
             "benchmarks": [b.as_dict(include_data=True) for b in benchmarks],
-            "vbench": {"skipped": _skipped(config)},
+            "vbench": {"skipped": _skipped(config), "deselected": _deselected(config)},
         }
         current = run_from_json(data, "this run", require_samples=False)
         report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
@@ -217,6 +217,12 @@ def _interleaved_ratios(cell_step, eager_step, pairs: int, timer) -> list[float]
             t_eager, t_cell = time_call(eager_step, timer), time_call(cell_step, timer)
         out.append(t_cell / t_eager)
     return out
+
+
+def _deselected(config: pytest.Config) -> list[str]:
+    from vbench.plugin import session_of
+
+    return list(session_of(config).deselected)
 
 
 def _skipped(config: pytest.Config) -> list[dict]:
@@ -382,3 +388,5 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line(
             f"vbench gate: FAILED, {len(gate.report.regressions)} regression(s), "
             f"{len(gate.report.inconclusive)} inconclusive; exit status 1", red=True, bold=True)
+        # pytest's closing line counts them too (and is no longer green): "12 passed, 2 regressed (vbench gate)"
+        terminalreporter.stats.setdefault("regressed (vbench gate)", []).extend(gate.report.regressions)

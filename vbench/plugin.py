@@ -36,6 +36,7 @@ class VBenchSession:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C: the saved run is marked incomplete and never used as a baseline
     machine: dict[str, Any] | None = None  # vbench's machine_info, read once before the first cell
+    deselected: list[str] = field(default_factory=list)  # node ids of cells -k / -m left out
     _runner: Any = None
 
     @property
@@ -207,6 +208,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         "warmup": asdict(s.warmup),
         "skipped": vb.skipped,
         "complete": not vb.interrupted,
+        "deselected": vb.deselected,
     }
 
 
@@ -226,6 +228,14 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_sep("-", title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if not items:
+        return
+    vb = items[0].config.stash.get(_SESSION, None)
+    if vb is not None:
+        vb.deselected.extend(item.nodeid for item in items if "vb_cell" in getattr(item, "fixturenames", ()))
 
 
 @pytest.hookimpl(wrapper=True)

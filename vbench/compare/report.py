@@ -286,11 +286,18 @@ def compare_sessions(
                 cur, metric, policy.tolerance(cur.label, metric.category), log_values(values), math.log(value),
                 log_values(metric.confirm_values(cur)), float(np.exp(np.mean(np.log(values)))) * metric.scale,
                 value * metric.scale, note))
+    deselected = 0
     for name, base in newest.cells.items():
-        if name not in matched:
-            reason = current.skipped.get(base.label)
-            note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
-            entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
+        if name in matched:
+            continue
+        if name in current.deselected:  # -k / -m: not compared, said once below
+            deselected += 1
+            continue
+        reason = current.skipped.get(base.label)
+        note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
+        entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
+    if deselected:
+        report.notes.append(f"{deselected} baseline cell(s) deselected in this run (-k/-m): not compared")
     _judge(report, entries, policy, False, confirm_planned)
     _whole_session_shifts(report, baselines, current, policy)
     if cross:

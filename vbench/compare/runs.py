@@ -78,6 +78,7 @@ class Run:
     skipped: dict[str, str] = field(default_factory=dict)  # cell id -> reason, from vbench's JSON block
     complete: bool | None = None  # vbench.complete: False for a session interrupted before its end
     schema_version: int | None = None  # vbench.schema_version
+    deselected: set[str] = field(default_factory=set)  # fullnames of cells -k / -m deselected (vbench.deselected)
 
     def missing_samples(self) -> list[str]:
         return [c.label for c in self.cells.values() if not c.samples]
@@ -105,6 +106,7 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
     block = data.get("vbench") if isinstance(data.get("vbench"), Mapping) else {}
     run.complete = block.get("complete") if isinstance(block.get("complete"), bool) else None
     run.schema_version = block.get("schema_version") if isinstance(block.get("schema_version"), int) else None
+    run.deselected = {str(n) for n in block.get("deselected", []) or [] if isinstance(n, str)}
     for entry in block.get("skipped", []) or []:
         if isinstance(entry, Mapping) and "id" in entry:
             run.skipped[str(entry["id"])] = str(entry.get("reason", ""))
