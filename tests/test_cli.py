@@ -46,3 +46,23 @@ def test_list_into_a_closed_pipe_is_quiet():
                           text=True, timeout=120)
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr
+
+
+def test_load_makes_a_users_registered_models_visible(tmp_path, capsys):
+    from tests.conftest import USER_CONFTEST
+    from vbench.cli import main
+
+    conftest = tmp_path / "conftest.py"
+    conftest.write_text(USER_CONFTEST.replace("tiny_net", "tiny_cli_net").replace("tiny_oom_net", "tiny_cli_oom_net"))
+    assert main(["--load", str(conftest), "list", "models", "tiny_cli_*", "--registered"]) == 0
+    assert capsys.readouterr().out.split() == ["tiny_cli_net", "tiny_cli_oom_net"]
+    assert main(["--load", str(tmp_path / "nope.py"), "list", "models"]) == 2
+    assert "--load" in capsys.readouterr().err
+
+
+def test_report_of_nothing_creates_no_folder(tmp_path, capsys):
+    from vbench.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()

@@ -209,9 +209,36 @@ def _add_doctor(sub) -> None:
     p.set_defaults(func=_cmd_doctor)
 
 
+def _load_registrations(target: str) -> None:
+    """Import a Python file (a conftest.py with ``@register_model`` functions) or a module by name."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(target)
+    if path.suffix == ".py" or path.is_file():
+        if not path.is_file():
+            raise VBenchError(f"--load {target}: no such file")
+        spec = importlib.util.spec_from_file_location(f"vbench_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))  # its own imports, as pytest's rootdir would
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise VBenchError(f"--load {target}: {type(exc).__name__}: {exc}") from None
+        return
+    try:
+        importlib.import_module(target)
+    except ImportError as exc:
+        raise VBenchError(f"--load {target}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="vbench", description="vision model benchmark suite (see README)")
+    parser.add_argument("--load", action="append", default=[], metavar="FILE|MODULE",
+                        help="import this file (e.g. your conftest.py) or module first, so models and "
+                             "optimizations it registers are known to list, viz and the rest (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_list(sub)
     _add_report(sub)
@@ -234,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import vbench  # noqa: F401 - registers built-in optimizations
 
+        for target in args.load:
+            _load_registrations(target)
         return args.func(args)
     except VBenchError as exc:
         print(f"vbench: error: {exc}", file=sys.stderr)

@@ -50,8 +50,8 @@ def write_report(
     before the newest on each hardware key is the baseline. Returns the result with ``files`` set.
     """
     out = Path(out_dir)
+    result = build_report(load_frame(runs), baseline, threshold)  # bad input fails before anything is created
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    result = build_report(load_frame(runs), baseline, threshold)
     pngs: dict[str, bytes] = {}
     for plot in result.plots:
         if plot.figure is None:
