@@ -12,6 +12,7 @@ lives in a :class:`VBenchSession` kept in ``config.stash``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class VBenchSession:
     interrupted: bool = False  # Ctrl-C: the saved run is marked incomplete and never used as a baseline
     machine: dict[str, Any] | None = None  # vbench's machine_info, read once before the first cell
     deselected: list[str] = field(default_factory=list)  # node ids of cells -k / -m left out
+    started: float | None = None  # time.monotonic() at session start, for the run summary
     _runner: Any = None
 
     @property
@@ -178,6 +180,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # when comparing and after them otherwise, so reading it lazily made every cell's peak RSS
     # ~85 MB higher in compare runs than in the autosaved runs they were compared with.
     vbench_machine_info(session.config)
+    session_of(session.config).started = time.monotonic()
 
 
 def vbench_machine_info(config: pytest.Config) -> dict[str, Any]:
@@ -228,6 +231,37 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_sep("-", title)
         for line in lines:
             terminalreporter.write_line(line)
+    _run_summary(terminalreporter, config)
+
+
+def _run_summary(terminalreporter, config: pytest.Config) -> None:
+    """One line per measured cell, the harness overhead and a contention warning."""
+    from vbench.run_summary import cell_lines, contention_line, overhead_line
+    from vbench.settings import usable_cores
+
+    bs = getattr(config, "_benchmarksession", None)
+    vb = config.stash.get(_SESSION, None)
+    benchmarks = [b for b in getattr(bs, "benchmarks", []) if not getattr(b, "has_error", False)]
+    cells = []
+    timed = 0.0
+    for bench in benchmarks:
+        data = bench.as_dict(include_data=True)
+        extra = data.get("extra_info") or {}
+        if "mode" not in extra:
+            continue
+        cells.append((data["name"], extra))
+        stats = data.get("stats") or {}
+        timed += sum(stats.get("data") or []) * (stats.get("iterations") or 1)
+    if not cells or vb is None:
+        return
+    terminalreporter.write_sep("-", "vbench summary")
+    for line in cell_lines(cells, None if config.get_verbosity() > 0 else 40):
+        terminalreporter.write_line(line)
+    if vb.started is not None:
+        terminalreporter.write_line(overhead_line(time.monotonic() - vb.started, timed, len(cells)))
+    warning = contention_line((e.get("load_avg_1m") for _, e in cells), vb.settings.threads, usable_cores())
+    if warning:
+        terminalreporter.write_line(warning, yellow=True)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
