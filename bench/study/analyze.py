@@ -45,6 +45,7 @@ class Trial:
     sessions: int
     checks: int
     rows: list[dict] = field(default_factory=list)
+    uses: frozenset[str] = frozenset()  # the session files this trial judged and was judged against
 
     @property
     def red(self) -> bool:
@@ -54,7 +55,19 @@ class Trial:
         return [r for r in self.rows if r["verdict"] == verdict]
 
 
-def rejudge(folder: Path, index: int, k: int) -> dict:
+def stored_file(folder: Path, record: dict) -> Path | None:
+    """The stored JSON of a journal line: from its log's "Saved benchmark data in: ..." line, else by
+    its running number (which matches while no unsaved session came before it)."""
+    log = folder / record.get("log", "")
+    if log.is_file():
+        for line in log.read_text(errors="replace").splitlines():
+            if "Saved benchmark data in:" in line:
+                return Path(line.split("Saved benchmark data in:", 1)[1].strip())
+    matches = sorted((folder / "storage").glob(f"*/{record['index']:04d}_*.json"))
+    return matches[0] if matches and record.get("saved", True) else None
+
+
+def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dict:
     """The verdict JSON of stored session ``index`` judged again by this checkout's gate engine,
     against the newest ``k`` usable stored sessions before it (the fresh confirmation sessions the
     live gate ran are in the stored session's cells)."""
@@ -66,7 +79,7 @@ def rejudge(folder: Path, index: int, k: int) -> dict:
     if unsaved.is_file():  # a session judged but not stored: its baselines are what was stored before it
         current, before = unsaved, [p for p in stored if p.stat().st_mtime < unsaved.stat().st_mtime]
     else:
-        (current,) = [p for p in stored if p.name.startswith(f"{index:04d}_")]
+        current = stored_file(folder, record or {"index": index})
         before = [p for p in stored if p.name < current.name]
     run = load_run(current)
     paths, notes = select_baselines(before, k, run.hardware_key, spare=2)
@@ -77,28 +90,39 @@ def rejudge(folder: Path, index: int, k: int) -> dict:
     return report.as_dict()
 
 
-def load_trials(folder: Path, k: int, rejudged: bool = False) -> list[Trial]:
+def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1) -> list[Trial]:
     """Judged sessions with at least ``k`` baseline sessions, in order; with ``rejudged`` their
     verdicts are computed again by this checkout's engine (:func:`rejudge`)."""
     trials = []
     for line in (folder / "sessions.jsonl").read_text().splitlines():
         record = json.loads(line)
-        if not record.get("verdict"):
+        if not record.get("verdict") or record["index"] < first:
             continue
         verdict = json.loads((folder / record["verdict"]).read_text())
         if rejudged:
-            verdict = rejudge(folder, record["index"], k)
+            verdict = rejudge(folder, record["index"], k, record)
             record["exit"] = verdict["exit_status"]
         if (verdict.get("baseline_sessions") or 0) < k:
             continue
+        own = stored_file(folder, record)
+        uses = frozenset(Path(p).name for p in verdict.get("baseline_files") or ()) | (
+            {own.name} if own is not None else set())
         trials.append(Trial(record["index"], record.get("inject"), record["exit"], record["wall_s"],
                             record.get("load_before", 0.0), verdict["baseline_sessions"], verdict["checks"],
-                            verdict["rows"]))
+                            verdict["rows"], uses if verdict.get("baseline_files") else frozenset()))
     return trials
 
 
 def _non_overlapping(trials: list[Trial], k: int) -> list[Trial]:
-    """Trials whose sessions (the judged one and its k baselines) no other chosen trial uses."""
+    """Trials whose sessions (the judged one and its baselines) no other chosen trial uses: by the
+    files the verdicts name where they do, else by running numbers (k sessions before each)."""
+    if trials and all(t.uses for t in trials):
+        chosen, used = [], set()
+        for trial in trials:
+            if not trial.uses & used:
+                chosen.append(trial)
+                used |= trial.uses
+        return chosen
     chosen, next_free = [], 0
     for trial in trials:
         if trial.index - k >= next_free + 1 or (not chosen and trial.index - k >= 1):
@@ -194,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", default="resnet", help="the injected family's model-name prefix")
     parser.add_argument("--md", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--first", type=int, default=1, help="only sessions from this running number on")
     parser.add_argument("--rejudge", action="store_true",
                         help="judge every stored session again with this checkout's engine (same data)")
     args = parser.parse_args(argv)
-    summary = summarise(load_trials(args.folder, args.k, args.rejudge), args.k, args.family)
+    summary = summarise(load_trials(args.folder, args.k, args.rejudge, args.first), args.k, args.family)
     text = markdown(summary)
     print(text)
     if args.md:
