@@ -420,3 +420,20 @@ def test_unchanged_runs_through_compare_sessions_rarely_go_red():
                 for _ in range(4)]}
         red += compare_sessions(runs[:5], runs[5], TIME, confirm_planned=4).exit_status
     assert red <= 2
+
+
+def test_a_regression_measured_on_a_busier_machine_is_inconclusive():
+    rng = np.random.default_rng(30)
+    runs = _matrix(rng, 6, cell_factor={0: 1.5})
+    for run in runs[:5]:
+        for cell in run.cells.values():
+            cell.extra["load_avg_1m"] = 1.2
+    for cell in runs[5].cells.values():
+        cell.extra["load_avg_1m"] = 1.3
+    quiet = {r.cell: r for r in compare_sessions(runs[:5], runs[5], TIME).rows if r.metric == "latency_median"}
+    assert quiet["inference c0"].verdict == "regressed"
+    fresh = [{"samples_s": [0.015] * 20, "load_avg_1m": 3.4} for _ in range(2)]  # re-measured while loaded
+    runs[5].cells["t.py::t[c0]"].extra["gate_confirm"] = {"sessions": fresh}
+    busy = {r.cell: r for r in compare_sessions(runs[:5], runs[5], TIME).rows if r.metric == "latency_median"}
+    assert busy["inference c0"].verdict == "inconclusive"
+    assert "busier than during the baseline sessions (load 3.4 against 1.2)" in busy["inference c0"].note

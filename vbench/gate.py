@@ -174,8 +174,10 @@ class GateSession:
             for name in names:
                 cell, bench = fresh.cells.get(name), by_name.get(name)
                 if cell is not None and bench is not None:
-                    bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].append(
-                        {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES if (samples := cell.samples_of(source))})
+                    session = {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES
+                               if (samples := cell.samples_of(source))}
+                    session["load_avg_1m"] = cell.extra.get("load_avg_1m")
+                    bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].append(session)
         return count, None
 
     def no_baseline_line(self) -> str:

@@ -129,6 +129,8 @@ class _Check:
     base_display: float | None
     current_display: float | None
     note: str = ""
+    base_load: float | None = None  # median 1-minute load of the baseline sessions while this cell ran
+    load: float | None = None  # ... of the session(s) the verdict is judged on
 
 
 def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple[list[CellRecord], str]:
@@ -184,6 +186,10 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
         if confirming:
             catch = max(catch, screen_bound)
         row.can_catch = math.expm1(min(catch, 5.0))
+        if row.verdict == REGRESSED and metric.category not in _LOAD_INSENSITIVE and _busier(check):
+            row.verdict = INCONCLUSIVE
+            notes.append(f"the machine was busier than during the baseline sessions (load {check.load:.1f} against "
+                         f"{check.base_load:.1f}): not called a regression")
         if row.verdict == INCONCLUSIVE:
             notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions 5 "
                          f"-k \"{check.cell.label}\"")
@@ -191,6 +197,16 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             notes.append(f"noisy: only a change above {row.can_catch:.0%} could show here")
     row.note = "; ".join(notes)
     return row
+
+
+# One more busy core, on average, than while the baseline sessions ran: the evidence measured the
+# other work as much as the code. Measured: a study session during a full test suite beside it
+# (load 3.6 against 1.1-2.0) had 7 cells "confirmed" +17% to +81% by fresh sessions just as loaded.
+LOAD_MARGIN = 1.0
+
+
+def _busier(check: _Check) -> bool:
+    return check.load is not None and check.base_load is not None and check.load > check.base_load + LOAD_MARGIN
 
 
 def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, paired: bool, planned: int) -> None:
@@ -282,10 +298,15 @@ def compare_sessions(
                                        note=note or f"only the {'baseline' if value is None else 'current run'} has it",
                                        fullname=cur.fullname))
                 continue
+            confirm = log_values(metric.confirm_values(cur))
+            base_loads = [m.extra["load_avg_1m"] for m in usable if isinstance(m.extra.get("load_avg_1m"), (int, float))]
+            # the sessions the verdict rests on: the fresh ones (older files did not record their load)
+            loads = (confirm and cur.confirm_loads()) or [cur.extra.get("load_avg_1m")]
+            loads = [v for v in loads if isinstance(v, (int, float))]
             entries.append(_Check(
                 cur, metric, policy.tolerance(cur.label, metric.category), log_values(values), math.log(value),
-                log_values(metric.confirm_values(cur)), float(np.exp(np.mean(np.log(values)))) * metric.scale,
-                value * metric.scale, note))
+                confirm, float(np.exp(np.mean(np.log(values)))) * metric.scale, value * metric.scale, note,
+                float(np.median(base_loads)) if base_loads else None, float(np.median(loads)) if loads else None))
     deselected = 0
     for name, base in newest.cells.items():
         if name in matched:

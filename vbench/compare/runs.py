@@ -66,6 +66,13 @@ class CellRecord:
                 out.append([float(x) for x in samples])
         return out
 
+    def confirm_loads(self) -> list[float]:
+        """The 1-minute load average each fresh confirmation session recorded for this cell."""
+        confirm = self.extra.get("gate_confirm") or {}
+        sessions = confirm.get("sessions") if isinstance(confirm, Mapping) else None
+        return [float(s["load_avg_1m"]) for s in sessions or ()
+                if isinstance(s, Mapping) and isinstance(s.get("load_avg_1m"), (int, float))]
+
 
 @dataclass
 class Run:
