@@ -35,7 +35,12 @@ def repo(tmp_path, monkeypatch):
     return repo
 
 
-def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path, capsys):
+def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where vbench ab makes its temporary folder
     keep = tmp_path / "json"
     status = main(["ab", "rev-a", "main", "--repeats", "1", "--rounds", "7", "--keep-json", str(keep),
                    "--fail-on", "time:off,tail:off,relative:off,rss:off,cold_start:off,memory:off", "--",
@@ -54,6 +59,7 @@ def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path
     assert "A/B: 1 session pair(s), 7 rounds per cell and session, taken in turns (A B A B ...): 32 rounds paired" in captured.out
     worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
     assert worktrees.count("\n") == 1  # the temporary worktrees are gone
+    assert list(scratch.iterdir()) == []  # and so is the temporary folder
 
 
 def test_ab_unknown_revision_is_one_line_error(repo, capsys):

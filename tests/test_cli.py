@@ -66,3 +66,25 @@ def test_report_of_nothing_creates_no_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_report_threshold_and_out_are_checked(tmp_path, capsys):
+    from vbench.cli import main
+
+    run = "fixtures/report/smoke-cpu-2026-11-22.json"
+    assert main(["report", run, "--threshold", "-1", "--out", str(tmp_path / "r")]) == 2
+    assert "--threshold must be a fraction" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(["report", run, "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_compare_outputs_to_a_folder_or_unwritable_place_are_one_line(tmp_path, capsys):
+    from vbench.cli import main
+
+    golden = "fixtures/gate/baseline.json"
+    assert main(["compare", golden, golden, "--json", str(tmp_path)]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+    assert main(["compare", golden, golden, "--md", "/proc/version/x.md"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vbench: error: cannot write /proc/version/x.md") and err.count("\n") == 1

@@ -437,3 +437,13 @@ def test_a_regression_measured_on_a_busier_machine_is_inconclusive():
     busy = {r.cell: r for r in compare_sessions(runs[:5], runs[5], TIME).rows if r.metric == "latency_median"}
     assert busy["inference c0"].verdict == "inconclusive"
     assert "busier than during the baseline sessions (load 3.4 against 1.2)" in busy["inference c0"].note
+
+
+def test_markdown_escapes_html_from_the_json(tmp_path):
+    data = json.loads((GOLDEN / "current.json").read_text())
+    data["benchmarks"][0]["name"] = 'test_inference[<img src=x onerror=alert(1)>]'
+    data["benchmarks"][0]["fullname"] = "t.py::" + data["benchmarks"][0]["name"]
+    path = tmp_path / "cur.json"
+    path.write_text(json.dumps(data))
+    md = render_markdown(compare_sessions(golden_baselines(), load_run(path), TIME))
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md

@@ -201,3 +201,12 @@ def test_inference(vb_cell, vb_measure):
     result.assert_outcomes(passed=1, skipped=1)
     skipped = json.loads((pytester.path / "out.json").read_text())["vbench"]["skipped"]
     assert skipped == [{"id": "tiny_net-eager-bs2-64px", "reason": "needs two GPUs"}]
+
+
+def test_weights_for_a_model_not_in_the_run_is_a_usage_error(vb_project, pytester):
+    ckpt = pytester.path / "ckpt.pth"
+    ckpt.write_bytes(b"")
+    result = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1",
+                        "--vb-weights", f"tiny_nett={ckpt}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--vb-weights tiny_nett: not a model of this run (selected: tiny_net)*"])

@@ -81,3 +81,14 @@ def test_probe_follows_the_device_unless_set():
     assert resolve_settings({"probe": "off"}).probe is False
     with pytest.raises(VBenchError, match="--vb-probe must be on or off"):
         resolve_settings({"probe": "maybe"})
+
+
+@pytest.mark.parametrize("name", ["batch_sizes", "img_sizes", "modes", "models", "opts"])
+def test_an_empty_list_option_is_refused_not_defaulted(name):
+    with pytest.raises(VBenchError, match=f"--vb-{name.replace('_', '-')} is empty"):
+        resolve_settings({name: ""})
+
+
+def test_a_batch_size_beyond_any_machine_is_one_line():
+    with pytest.raises(VBenchError, match="at most 1,000,000"):
+        resolve_settings({"batch_sizes": "99999999999999999999"})

@@ -59,6 +59,10 @@ def _add_list(sub) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from vbench.report import write_report
 
+    if not 0 <= args.threshold < 1:
+        raise VBenchError(f"--threshold must be a fraction in [0, 1), e.g. 0.05, got {args.threshold}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise VBenchError(f"--out {args.out} is a file, not a folder")
     result = write_report(args.runs, args.out, baseline=args.baseline, threshold=args.threshold)
     hws = result.current["hardware_key"].nunique()
     print(f"{len(result.current)} cells on {hws} hardware key(s) from {len(result.frame.attrs['runs'])} run(s)")

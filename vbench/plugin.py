@@ -66,6 +66,11 @@ class VBenchSession:
         )
         for name in dict.fromkeys(c.optimization for c in cells):
             resolve_plan(name)
+        if isinstance(s.weights, dict):  # a checkpoint for a model not in this run is a typo, not a no-op
+            selected = sorted({c.model for c in cells})
+            for model in s.weights:
+                if model not in selected:
+                    raise VBenchError(f"--vb-weights {model}: not a model of this run (selected: {', '.join(selected)})")
         self.cells = cells
         return cells
 

@@ -49,6 +49,9 @@ class Cell:
         return f"{self.model}-{self.optimization}-bs{self.batch_size}-{self.img_size}px"
 
 
+MAX_AXIS_VALUE = 1_000_000  # a batch or image size beyond this is a typo, not a benchmark
+
+
 def _positive_ints(name: str, values: Iterable[Any], *, allow_none: bool = False) -> tuple:
     out = []
     for v in values:
@@ -56,6 +59,8 @@ def _positive_ints(name: str, values: Iterable[Any], *, allow_none: bool = False
             out.append(None)
         elif isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise VBenchError(f"{name} must be positive integers, got {v!r}")
+        elif v > MAX_AXIS_VALUE:
+            raise VBenchError(f"{name} must be at most {MAX_AXIS_VALUE:,}, got {v}")
         else:
             out.append(v)
     if not out:
@@ -212,7 +217,9 @@ def read_matrix_yaml(path: str | Path) -> Any:
     """The parsed YAML of a matrix file (``yaml.safe_load``); one-line errors for unreadable or invalid files."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise VBenchError(f"matrix file {str(path)!r} is not UTF-8 text") from None
     except OSError as exc:
         raise VBenchError(f"cannot read matrix file {str(path)!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

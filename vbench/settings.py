@@ -234,7 +234,11 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     if isinstance(get, Mapping):
         mapping = get
         get = lambda spec: mapping.get(spec.name)  # noqa: E731
-    raw = {spec.name: (v if (v := get(spec)) not in (None, "") else spec.default) for spec in OPTIONS}
+    given = {spec.name: get(spec) for spec in OPTIONS}
+    for name in ("models", "opts", "batch_sizes", "img_sizes", "modes"):
+        if given[name] is not None and not str(given[name]).strip(" ,"):
+            raise VBenchError(f"--vb-{name.replace('_', '-')} is empty; leave it out for the profile's own")
+    raw = {spec.name: (v if (v := given[spec.name]) not in (None, "") else spec.default) for spec in OPTIONS}
 
     device = resolve_device(raw["device"])
     profile = raw["profile"]

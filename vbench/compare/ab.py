@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,8 @@ def run_ab(
     finally:
         for tree in created:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # the sessions' JSON stays only under workdir
     device = next((c.extra.get("device") for c in pairs[0][1].cells.values() if c.extra.get("device")), "cpu")
     if policy is None:
         policy = GatePolicy.build(device_type=str(device))

@@ -12,24 +12,38 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vbench.errors import VBenchError
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "append_text"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise VBenchError(f"cannot write {path}: it is a folder")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise VBenchError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:  # KeyboardInterrupt included: drop the partial temp file, keep the old target
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return path
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # its folder does not exist or is not one: nothing was written
+        pass
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

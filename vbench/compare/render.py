@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 
@@ -82,18 +83,23 @@ def render_markdown(report: Report) -> str:
     out = [
         f"### vbench gate: {status}",
         "",
-        f"Baseline `{report.baseline}` (`{report.baseline_key}`) vs current `{report.current}` "
-        f"(`{report.current_key}`): {report.summary()}.",
+        f"Baseline `{_md_cell(report.baseline)}` (`{_md_cell(str(report.baseline_key))}`) vs current "
+        f"`{_md_cell(report.current)}` (`{_md_cell(str(report.current_key))}`): {report.summary()}.",
         "",
     ]
-    out += [f"> {note}" for note in report.notes + ([report.control_line()] if report.control_line() else [])]
+    out += [f"> {_md_cell(note)}" for note in report.notes + ([report.control_line()] if report.control_line() else [])]
     out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in report.rows:
         cells = list(format_row(row))
         if row.verdict not in (UNCHANGED, NOT_GATED):
             cells[7] = f"**{cells[7]}**"
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    """A table cell with the HTML a JSON field might carry escaped (GitHub renders HTML in Markdown)."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def render_json(report: Report) -> str:
