@@ -210,3 +210,17 @@ def test_weights_for_a_model_not_in_the_run_is_a_usage_error(vb_project, pyteste
                         "--vb-weights", f"tiny_nett={ckpt}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--vb-weights tiny_nett: not a model of this run (selected: tiny_net)*"])
+
+
+@pytest.mark.parametrize("make, flag, message", [
+    (lambda p: p.mkdir(), "--benchmark-json", "is a folder, not a file"),
+    (lambda p: None, "--vb-verdict-json", "cannot create it"),
+])
+def test_output_paths_are_checked_before_the_first_cell(vb_project, pytester, make, flag, message):
+    target = pytester.path / "out.json"
+    make(target)
+    value = str(target) if flag == "--benchmark-json" else "/proc/version/v.json"
+    result = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1", f"{flag}={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{flag} *{message}*"])
+    assert "passed" not in result.stdout.str()

@@ -179,7 +179,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("vb_cell", params)
 
 
+def _check_output_paths(config: pytest.Config) -> None:
+    """Every file the run will write, checked before the first cell: a folder, a read-only place or a
+    missing parent fails now, in one line, not after the cells ran (losing their results)."""
+    import os
+    from pathlib import Path
+
+    files = [("--benchmark-json", config.getoption("benchmark_json", None))]
+    for name in ("vb_verdict_md", "vb_verdict_json"):
+        value = config.getoption(name, None) or config.getini(name)
+        files.append((f"--{name.replace('_', '-')}", value))
+    for flag, value in files:
+        if not value:
+            continue
+        path = Path(value)
+        parent = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise pytest.UsageError(f"{flag} {path}: is a folder, not a file")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise pytest.UsageError(f"{flag} {path}: not writable")
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise pytest.UsageError(f"{flag} {path}: cannot create it ({existing} is not a writable folder)")
+    trace = session_of(config).settings.trace_dir
+    if trace is not None and (trace.exists() and not trace.is_dir()):
+        raise pytest.UsageError(f"--vb-trace {trace}: is a file, not a folder")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    _check_output_paths(session.config)
     # Read once, before any cell, in every run: it loads libraries (cuDNN's version loads cuDNN,
     # ~85 MB resident with a CUDA build of torch). pytest-benchmark asks for it before the cells
     # when comparing and after them otherwise, so reading it lazily made every cell's peak RSS
