@@ -19,7 +19,9 @@ def test_governor_other_than_performance_warns():
 def test_threads_oversubscribed_warns():
     assert thread_checks(4, 2, None)[0].status == "warn"
     assert thread_checks(2, 2, "2")[0].status == "ok"
-    assert thread_checks(1, 2, None)[0].status == "info"
+    assert thread_checks(1, 2, None)[0].status == "ok"
+    busy = thread_checks(1, 2, None, load1=4.4)  # vbench doctor said [ok] at load 4.4
+    assert busy[0].status == "warn" and "load 4.4 already running" in busy[0].message
 
 
 def test_torch_cuda_newer_than_the_driver_warns():

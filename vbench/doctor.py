@@ -42,14 +42,18 @@ def governor_checks(governors: dict[str, str]) -> list[Check]:
     return [Check("cpu_governor", "ok", f"performance on all {len(governors)} CPUs")]
 
 
-def thread_checks(torch_threads: int, cores: int, omp: str | None) -> list[Check]:
-    """torch intra-op threads against the cores this process may use."""
-    if torch_threads > cores:
-        return [Check("threads", "warn", f"torch uses {torch_threads} threads on {cores} usable cores: "
-                      "oversubscribed, timings will be noisy (set --vb-threads or OMP_NUM_THREADS)")]
+def thread_checks(torch_threads: int, cores: int, omp: str | None, load1: float = 0.0) -> list[Check]:
+    """The threads a vbench run's cells use (``torch_threads``: --vb-threads auto, half the usable
+    cores) against the cores, counting the work already running (``load1``)."""
     note = f" (OMP_NUM_THREADS={omp})" if omp else ""
-    status = "ok" if torch_threads == cores else "info"
-    return [Check("threads", status, f"torch uses {torch_threads} threads on {cores} usable cores{note}")]
+    if torch_threads > cores:
+        return [Check("threads", "warn", f"cells use {torch_threads} threads on {cores} usable cores: "
+                      f"oversubscribed, timings will be noisy (set --vb-threads){note}")]
+    if torch_threads + load1 > cores:
+        return [Check("threads", "warn", f"cells use {torch_threads} thread(s) on {cores} usable cores, with load "
+                      f"{load1:.1f} already running: they will take turns with it (contended timings){note}")]
+    return [Check("threads", "ok", f"cells use {torch_threads} thread(s) on {cores} usable cores "
+                  f"(--vb-threads auto){note}")]
 
 
 def cuda_driver_checks(torch_cuda: str | None, driver_cuda: int | None, driver: str | None) -> list[Check]:
@@ -174,7 +178,10 @@ def run_doctor() -> list[Check]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     checks = _gpu_checks()
     checks.extend(governor_checks(_governors()))
-    checks.extend(thread_checks(torch.get_num_threads(), cores, os.environ.get("OMP_NUM_THREADS")))
+    from vbench.settings import resolve_threads
+
+    threads = resolve_threads("auto", torch.device("cpu")) or torch.get_num_threads()
+    checks.extend(thread_checks(threads, cores, os.environ.get("OMP_NUM_THREADS"), os.getloadavg()[0]))
     checks.extend(memory_checks(_mem_available_mb()))
     checks.extend(load_checks(os.getloadavg()[0], cores))
     return checks
