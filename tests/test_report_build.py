@@ -139,3 +139,15 @@ def test_mfu_and_hardware_side_by_side(tmp_path):
     front = fast.loc[pareto_front(fast)]
     # a/amp_bf16 (1 GMAC in 1 ms) and b/eager (4 GMACs in 3 ms) are on it; a/eager (1 GMAC, 2 ms) is not
     assert sorted(zip(front["model"], front["optimization"])) == [("a", "amp_bf16"), ("b", "eager")]
+
+
+def test_a_run_on_a_busy_machine_is_flagged_in_the_summary():
+    import pandas as pd
+
+    from vbench.report.tables import contention_warnings
+
+    busy = pd.DataFrame({"hardware_key": ["k", "k"], "load_avg_1m": [4.4, 4.1], "threads": [1, 1]})
+    quiet = pd.DataFrame({"hardware_key": ["k", "k"], "load_avg_1m": [1.1, 1.3], "threads": [1, 1]})
+    (line,) = contention_warnings(busy)
+    assert line.startswith("k: the cells ran on a busy machine (median load 4.2")
+    assert contention_warnings(quiet) == [] and contention_warnings(pd.DataFrame({"hardware_key": ["k"]})) == []

@@ -14,7 +14,8 @@ import pandas as pd
 
 from vbench.report.recommend import Recommendation
 
-__all__ = ["BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
+__all__ = [
+    "contention_warnings","BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
 
 BLANK = "—"
 
@@ -66,6 +67,22 @@ def _runs_md(runs: list[dict]) -> str:
     return markdown_table(frame)
 
 
+def contention_warnings(current: pd.DataFrame) -> list[str]:
+    """One line per hardware key whose cells ran on a busy machine (median 1-minute load above the
+    threads the cells used + 1): its timings measured the other work too, so its recommendations are
+    weaker than they read."""
+    if "load_avg_1m" not in current or "threads" not in current:
+        return []
+    out = []
+    for hw, cells in current.groupby("hardware_key", sort=True):
+        load, threads = cells["load_avg_1m"].dropna(), cells["threads"].dropna()
+        if load.empty or threads.empty or load.median() <= threads.median() + 1:
+            continue
+        out.append(f"{hw}: the cells ran on a busy machine (median load {load.median():.1f} with "
+                   f"{threads.median():.0f} thread(s) per cell): timings are contended; treat speedups with care")
+    return out
+
+
 def summary_markdown(
     current: pd.DataFrame,
     recommendations: list[Recommendation],
@@ -75,6 +92,7 @@ def summary_markdown(
 ) -> str:
     """The Markdown summary: runs, recommendations, cells per hardware key, comparison, plot links."""
     out = ["# vbench report", "", "## Runs", "", _runs_md(current.attrs.get("runs", [])), ""]
+    out += [f"> **Warning**: {line}" for line in contention_warnings(current)] + [""] * bool(contention_warnings(current))
     out += ["## Recommendations", ""]
     if recommendations:
         for hw in dict.fromkeys(r.hardware_key for r in recommendations):
