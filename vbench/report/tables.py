@@ -15,7 +15,7 @@ import pandas as pd
 from vbench.report.recommend import Recommendation
 
 __all__ = [
-    "contention_warnings","BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
+    "contention_warnings", "BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
 
 BLANK = "—"
 
