@@ -1,14 +1,15 @@
-"""The regression gate inside pytest: hardware-keyed storage, baseline checks, confirmation, verdicts.
+"""The regression gate inside pytest: which stored sessions to judge against, fresh sessions for
+suspect cells, verdicts at the end of the session (docs/gate.md).
 
 Registered by :mod:`vbench.plugin`. Hooks only delegate to a :class:`GateSession` kept in
-``config.stash``; judging lives in :mod:`vbench.compare` (importable without pytest).
-
-What it changes in pytest-benchmark, and why:
+``config.stash``; judging lives in :mod:`vbench.compare` (importable without pytest), and every touch
+of pytest-benchmark's internals in :mod:`vbench.benchmark_adapter`:
 
 - the storage folder is the run's ``hardware_key`` instead of OS + Python, so ``--benchmark-autosave``
   then ``--benchmark-compare`` compares an H100 run only with runs of the same GPU, CUDA and torch;
 - saved runs always keep their raw per-round samples (``save_data``): the gate's statistics need them;
-- its JSON writes go through a temporary file and ``os.replace``: Ctrl-C never leaves half a file.
+- its JSON writes go through a temporary file: Ctrl-C never leaves half a file, and runs saved at
+  once into one folder never overwrite each other.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from vbench.benchmark_adapter import make_writes_atomic, storage_keyed_by
 from vbench.compare.io import append_text, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
-from vbench.compare.report import Report, compare_sessions, suspect_cells
 from vbench.compare.baselines import select_baselines
+from vbench.compare.report import Report, compare_sessions, suspect_cells
 from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, load_run, run_from_json
 from vbench.errors import VBenchError
 
