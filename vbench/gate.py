@@ -25,7 +25,8 @@ from vbench.compare.io import append_text, atomic_write_text
 from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS, GateSettings, resolve_gate_settings
 from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.baselines import select_baselines
-from vbench.compare.report import Report, compare_sessions, suspect_cells
+from vbench.compare.engine import compare_sessions
+from vbench.compare.report import Report, suspect_cells
 from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, load_run, run_from_json
 from vbench.errors import VBenchError
 

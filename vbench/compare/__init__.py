@@ -13,7 +13,8 @@ Typical use (what ``vbench compare`` does)::
 from vbench.compare.io import atomic_write_bytes, atomic_write_text
 from vbench.compare.policy import DEFAULT_FAIL_ON, DEVICE_FAIL_ON, GatePolicy, parse_fail_on
 from vbench.compare.render import render_json, render_markdown, render_text
-from vbench.compare.report import Report, compare_paired, compare_sessions, suspect_cells
+from vbench.compare.engine import compare_paired, compare_sessions
+from vbench.compare.report import Report, suspect_cells
 from vbench.compare.runs import CellRecord, ForeignBaselineError, Run, check_hardware, load_run, run_from_json
 from vbench.compare.verdicts import METRICS, VERDICTS, Metric, Row
 

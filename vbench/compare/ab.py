@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vbench.compare.policy import GatePolicy
-from vbench.compare.report import Report, compare_paired
+from vbench.compare.engine import compare_paired
+from vbench.compare.report import Report
 from vbench.compare.runs import load_run
 from vbench.errors import VBenchError, telling_line
 from vbench.interleave import PairSession, run_pair, session_cpus

@@ -1,0 +1,311 @@
+"""Whole-run comparison: every cell and metric of a session judged against K baseline sessions (or,
+for ``vbench ab``, paired sessions of two revisions), under one run-level false-alarm level.
+
+Run-level error control: a run is red when any of its checks regresses, so each check is held to
+``alpha / m`` with ``m`` the gated checks of the run (Bonferroni: the chance that an unchanged run
+has any regressed row is at most ``alpha``, whatever the dependence between checks). The table and
+the JSON state ``m``, ``alpha`` and the per-check level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
+from vbench.compare.report import Report, match_cell
+from vbench.compare.runs import CellRecord, Run, check_hardware
+from vbench.compare.shifts import current_shift, drop_outlier_sessions, is_whole_session_shift, session_shifts
+from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
+from vbench.compare.verdicts import (
+    INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, Metric, Row, decide,
+)
+
+__all__ = ["compare_sessions", "compare_paired", "LOAD_MARGIN"]
+
+
+@dataclass
+class _Check:
+    """One (cell, metric) to judge: log values of the baseline sessions (or paired log ratios)."""
+
+    cell: CellRecord
+    metric: Metric
+    tolerance: float | None
+    base: list[float]  # log values (sessions) or log ratios (pairs)
+    current: float | None  # log value of this session (None when paired)
+    confirm: list[float]  # log values of fresh confirmation sessions
+    base_display: float | None
+    current_display: float | None
+    note: str = ""
+    base_load: float | None = None  # median 1-minute load of the baseline sessions while this cell ran
+    load: float | None = None  # ... of the session(s) the verdict is judged on
+
+
+def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple[list[CellRecord], str]:
+    """The baseline records a metric may be judged against, and why some were left out."""
+    notes = []
+    if metric.sampled and any(m.extra.get("unstable") for m in matches):
+        matches = [m for m in matches if not m.extra.get("unstable")]
+        notes.append("baseline sessions flagged unstable left out")
+    if metric.name == "cold_start_s" and (cur.extra.get("compile_cache") or any(m.extra.get("compile_cache") for m in matches)):
+        state = cur.extra.get("compile_cache")
+        kept = [m for m in matches if m.extra.get("compile_cache") == state]
+        if len(kept) < len(matches):
+            notes.append(f"compile cache {state or 'unused'} here: only baseline sessions with the same state")
+        matches = kept
+    return matches, "; ".join(notes)
+
+
+def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int) -> Row:
+    """Judge one check: against its baseline sessions, or (``paired``) its pairs' log ratios."""
+    metric, tol = check.metric, check.tolerance
+    n_baseline = None if paired else len(check.base)
+    sigma, df = moderated(check.base, spread)
+    if n_baseline is None:  # paired: the change is the mean log ratio
+        x, n = float(np.mean(check.base)), len(check.base)
+        screen = x
+    else:
+        screen = check.current - float(np.mean(check.base))
+        x, n = screen, 1
+        if check.confirm:
+            x, n = float(np.mean(check.confirm)) - float(np.mean(check.base)), len(check.confirm)
+    factor = se_factor(n, n_baseline)
+    b = bound(sigma, df, factor, level, LENIENT_LEVEL)
+    notes = [check.note] if check.note else []
+    if spread.prior:
+        notes.append(f"spread assumed ({spread.sigma:.0%}): fewer than two baseline sessions")
+    if check.confirm:
+        notes.append(f"this session {math.expm1(screen):+.1%}; {n} fresh session(s) {math.expm1(x):+.1%}")
+    row = Row(check.cell.display, metric.name, NOT_GATED, check.base_display, check.current_display,
+              math.expm1(x), tol, math.expm1(min(b.strict, 5.0)), None, one_sided_p(x, b.se, b.df) if x > 0 else None,
+              len(check.base), len(check.confirm), metric.unit, fullname=check.cell.fullname)
+    if tol is None:
+        notes.append("not gated (category off)")
+    else:
+        row.verdict = decide(x, tol, b)
+        screen_bound = bound(sigma, df, se_factor(1, n_baseline), SUSPECT_LEVEL, SUSPECT_LEVEL).strict
+        if metric.sampled and not check.confirm and not paired:
+            row.suspect = x > math.log1p(tol) and x > screen_bound
+        # The smallest change called a regression: beyond the tolerance, beyond the 1% screen of this
+        # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
+        confirming = not paired and metric.sampled and (check.confirm or planned)
+        planned_n = n if (check.confirm or paired) else (planned if confirming else 1)
+        catch = max(math.log1p(tol), bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL).strict)
+        if confirming:
+            catch = max(catch, screen_bound)
+        row.can_catch = math.expm1(min(catch, 5.0))
+        if row.verdict == REGRESSED and metric.category not in _LOAD_INSENSITIVE and _busier(check):
+            row.verdict = INCONCLUSIVE
+            notes.append(f"the machine was busier than during the baseline sessions (load {check.load:.1f} against "
+                         f"{check.base_load:.1f}): not called a regression")
+        if row.verdict == INCONCLUSIVE:
+            notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions 5 "
+                         f"-k \"{check.cell.label}\"")
+        elif row.verdict == UNCHANGED and row.can_catch > 2 * tol:
+            notes.append(f"noisy: only a change above {row.can_catch:.0%} could show here")
+    row.note = "; ".join(notes)
+    return row
+
+
+# One more busy core, on average, than while the baseline sessions ran: the evidence measured the
+# other work as much as the code. Measured: a study session during a full test suite beside it
+# (load 3.6 against 1.1-2.0) had 7 cells "confirmed" +17% to +81% by fresh sessions just as loaded.
+LOAD_MARGIN = 1.0
+
+
+def _busier(check: _Check) -> bool:
+    return check.load is not None and check.base_load is not None and check.load > check.base_load + LOAD_MARGIN
+
+
+def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, paired: bool, planned: int) -> None:
+    """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order."""
+    checks = [e for e in entries if isinstance(e, _Check)]
+    spreads: dict[str, Spread] = {}
+    for metric in METRICS:
+        groups = [c.base for c in checks if c.metric is metric]
+        if groups:
+            spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
+    report.spreads = {k: round(s.sigma, 5) for k, s in spreads.items()}
+    report.checks = sum(c.tolerance is not None for c in checks)
+    level = policy.alpha / max(report.checks, 1)
+    for entry in entries:
+        report.rows.append(_row(entry, spreads[entry.metric.name], level, paired, planned)
+                           if isinstance(entry, _Check) else entry)
+
+
+def _equal_row(metric: Metric, cur: CellRecord, base: CellRecord) -> Row | None:
+    b, c = metric.value(base), metric.value(cur)
+    if b is None and c is None:
+        return None
+    if b is None or c is None:
+        return Row(cur.display, metric.name, NEW if b is None else MISSING, b, c, unit=metric.unit,
+                   note="only the " + ("current run" if b is None else "baseline") + " has it", fullname=cur.fullname)
+    same = math.isclose(b, c, rel_tol=1e-9)
+    return Row(cur.display, metric.name, UNCHANGED if same else MODEL_CHANGED, b, c, 0.0 if same else c / b - 1,
+               unit=metric.unit, fullname=cur.fullname)
+
+
+def compare_sessions(
+    baselines: Sequence[Run],
+    current: Run,
+    policy: GatePolicy | None = None,
+    *,
+    allow_foreign: bool = False,
+    confirm_planned: int = 0,
+    keep: int | None = None,
+) -> Report:
+    """Judge every cell of ``current`` (one session, with any fresh confirmation sessions in its
+    cells' ``gate_confirm``) against ``baselines`` (sessions, oldest first): the newest ``keep``
+    (all when None) of those left after whole-session outliers are left out.
+
+    ``confirm_planned``: fresh sessions the gate runs for a suspect cell (for the "can catch"
+    column). Raises :class:`~vbench.compare.runs.ForeignBaselineError` when a hardware key differs
+    and ``allow_foreign`` is false; with it, every row is marked cross-hardware.
+    """
+    policy = policy or GatePolicy()
+    baselines = list(baselines)
+    cross = any([check_hardware(b, current.hardware_key, allow_foreign=allow_foreign) for b in baselines])
+    judged = [m for m in METRICS if not m.equal]
+    baselines, left_out = drop_outlier_sessions(
+        baselines, judged, lambda m: policy.tolerances.get(m.category), match_cell)
+    if keep:
+        baselines = baselines[-keep:]
+    newest = baselines[-1]
+    source = newest.source if len(baselines) == 1 else f"{len(baselines)} sessions, {baselines[0].source} .. {newest.source}"
+    report = Report(source, current.source, newest.hardware_key, current.hardware_key, cross, policy=policy,
+                    sessions=len(baselines), notes=left_out, baseline_files=[b.source for b in baselines])
+    entries: list[Row | _Check] = []
+    matched: set[str] = set()
+    for cur in current.cells.values():
+        matches = [m for b in baselines if (m := match_cell(b, cur)) is not None]
+        if not matches:
+            entries.append(Row(cur.display, "-", NEW, note="not in the baseline", fullname=cur.fullname))
+            continue
+        matched.update(m.fullname for m in matches)
+        for metric in METRICS:
+            if metric.equal:
+                if (row := _equal_row(metric, cur, matches[-1])) is not None:
+                    entries.append(row)
+                continue
+            usable, note = _usable(metric, cur, matches)
+            values = [v for m in usable if (v := metric.value(m)) is not None]
+            value = metric.value(cur)
+            if (value is not None and not log_values([value])) or (values and not log_values(values)):
+                entries.append(Row(cur.display, metric.name, NOT_GATED, None, value, unit=metric.unit, fullname=cur.fullname,
+                                   note="not a positive finite number in this run or the baseline: not judged"))
+                continue
+            values = [v for v in values if log_values([v])]
+            if value is None and not values:
+                if note and metric.value(matches[-1]) is not None:
+                    entries.append(Row(cur.display, metric.name, NOT_GATED, unit=metric.unit, note=note,
+                                           fullname=cur.fullname))
+                continue
+            if value is None or not values:
+                verdict = NOT_GATED if note else (MISSING if value is None else NEW)
+                entries.append(Row(cur.display, metric.name, verdict, None, value, unit=metric.unit,
+                                       note=note or f"only the {'baseline' if value is None else 'current run'} has it",
+                                       fullname=cur.fullname))
+                continue
+            confirm = log_values(metric.confirm_values(cur))
+            base_loads = [m.extra["load_avg_1m"] for m in usable if isinstance(m.extra.get("load_avg_1m"), (int, float))]
+            # the sessions the verdict rests on: the fresh ones (older files did not record their load)
+            loads = (confirm and cur.confirm_loads()) or [cur.extra.get("load_avg_1m")]
+            loads = [v for v in loads if isinstance(v, (int, float))]
+            entries.append(_Check(
+                cur, metric, policy.tolerance(cur.label, metric.category), log_values(values), math.log(value),
+                confirm, float(np.exp(np.mean(np.log(values)))) * metric.scale, value * metric.scale, note,
+                float(np.median(base_loads)) if base_loads else None, float(np.median(loads)) if loads else None))
+    deselected = 0
+    for name, base in newest.cells.items():
+        if name in matched:
+            continue
+        if name in current.deselected:  # -k / -m: not compared, said once below
+            deselected += 1
+            continue
+        reason = current.skipped.get(base.label)
+        note = f"skipped in this run: {reason}" if reason else "in the baseline, not collected in this run"
+        entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
+    if deselected:
+        report.notes.append(f"{deselected} baseline cell(s) deselected in this run (-k/-m): not compared")
+    _judge(report, entries, policy, False, confirm_planned)
+    _whole_session_shifts(report, baselines, current, policy)
+    if cross:
+        for row in report.rows:
+            row.note = "cross-hardware" + (f"; {row.note}" if row.note else "")
+    return report
+
+
+# Memory does not move with the machine's load: a whole-session change there is the code's.
+_LOAD_INSENSITIVE = ("memory", "rss")
+
+
+def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:
+    """Regressed rows of a metric this whole session moved in become inconclusive (see shifts.py)."""
+    for metric in METRICS:
+        tol = policy.tolerances.get(metric.category) if metric.category else None
+        if metric.equal or tol is None or metric.category in _LOAD_INSENSITIVE:
+            continue
+        table, current_values = [], []
+        for cur in current.cells.values():
+            records = [match_cell(run, cur) for run in baselines]
+            table.append([_log_or_none(metric.value(r)) if r is not None else None for r in records])
+            current_values.append(_log_or_none(metric.value(cur)))
+        shift = current_shift(table, current_values)
+        if not is_whole_session_shift(shift, session_shifts(table), tol):
+            continue
+        cells = sum(v is not None for v in current_values)
+        why = (f"the whole session moved {math.expm1(shift):+.0%} in {metric.name} (median over {cells} cells): "
+               "the machine, or a change that touches every cell; not called a regression")
+        report.notes.append(why)
+        report.shifted.add(metric.name)
+        for row in report.rows:
+            if row.metric == metric.name and row.verdict == REGRESSED:
+                row.verdict = INCONCLUSIVE
+                row.note = "; ".join(n for n in (row.note, why) if n)
+
+
+def _log_or_none(value: float | None) -> float | None:
+    logs = log_values([value])
+    return logs[0] if logs else None
+
+
+def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",
+                   current: str = "B") -> Report:
+    """Judge B against A from session pairs taken in turns (``vbench ab``): per cell and metric, the
+    log ratio B/A of each pair, their mean against a bound from the pooled spread of pair ratios."""
+    policy = policy or GatePolicy()
+    pairs = list(pairs)
+    a0, b0 = pairs[0]
+    report = Report(source, current, a0.hardware_key, b0.hardware_key, policy=policy, sessions=len(pairs))
+    entries: list[Row | _Check] = []
+    for name in a0.cells.keys() - b0.cells.keys():
+        base = a0.cells[name]
+        entries.append(Row(base.display, "-", MISSING, note="in A, not in B (skipped or failed there?)",
+                           fullname=base.fullname))
+    for name, cur in b0.cells.items():
+        if name not in a0.cells:
+            entries.append(Row(cur.display, "-", NEW, note="in B, not in A", fullname=cur.fullname))
+            continue
+        for metric in METRICS:
+            if metric.equal:
+                base = a0.cells.get(name)
+                if base is not None and (row := _equal_row(metric, cur, base)) is not None:
+                    entries.append(row)
+                continue
+            ratios, a_values, b_values = [], [], []
+            for a, b in pairs:
+                va = metric.value(a.cells[name]) if name in a.cells else None
+                vb = metric.value(b.cells[name]) if name in b.cells else None
+                if va and vb and va > 0 and vb > 0:
+                    ratios.append(math.log(vb / va))
+                    a_values.append(va)
+                    b_values.append(vb)
+            if not ratios:
+                continue
+            entries.append(_Check(cur, metric, policy.tolerance(cur.label, metric.category), ratios, None, [],
+                                 float(np.median(a_values)) * metric.scale, float(np.median(b_values)) * metric.scale))
+    _judge(report, entries, policy, True, 0)
+    return report
