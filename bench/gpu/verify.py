@@ -7,7 +7,7 @@ Steps (each timed, each recorded as ok / failed / skipped with the reason, never
 the synchronized timer against CUDA events on two cells (within 2%), CUDA memory peaks, MFU, NVML
 telemetry and the unstable flag, amp/bf16/channels_last/compile on one 224 px model (inference and a
 training step), the ONNX Runtime CUDA provider if installed, the gate's A/A and an injected slowdown
-on two cells, ``--vb-gpu-per-worker`` with one GPU, and TensorRT's skip reason. Writes
+on two cells (ResNet doing its work twice), ``--vb-gpu-per-worker`` with one GPU, and TensorRT's skip reason. Writes
 ``verify.json`` (every step's data) and ``verify.md`` (one page) under ``--out``; a step that would
 start after ``--budget`` seconds is skipped, so the call ends in time.
 """
@@ -168,7 +168,7 @@ def gate_aa_and_injected_slowdown(ctx: Context) -> dict:
         if status != 0:
             raise RuntimeError(f"baseline session {i} exited {status}: {tail}")
     status_aa, aa, _ = ctx.pytest("gate-aa", *cells, "--benchmark-compare")
-    inject = {"VBENCH_INJECT": "resnet:stage", "PYTHONPATH": os.pathsep.join([str(ROOT / "bench" / "study"),
+    inject = {"VBENCH_INJECT": "resnet:all", "PYTHONPATH": os.pathsep.join([str(ROOT / "bench" / "study"),
                                                                               os.environ.get("PYTHONPATH", "")])}
     status_slow, slow, _ = ctx.pytest("gate-injected", *cells, "--benchmark-compare", "-p", "inject_slowdown", env=inject)
 
