@@ -224,3 +224,13 @@ def test_output_paths_are_checked_before_the_first_cell(vb_project, pytester, ma
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{flag} *{message}*"])
     assert "passed" not in result.stdout.str()
+
+
+def test_pytest_benchmarks_table_is_narrow_unless_columns_are_asked_for(vb_project):
+    narrow = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1")
+    header = next(line for line in narrow.stdout.lines if line.startswith("Name (time in"))
+    assert header.split(")", 1)[1].split() == ["Min", "Median", "Max", "IQR", "Rounds"]
+    wide = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1",
+                      "--benchmark-columns=min,ops")
+    header = next(line for line in wide.stdout.lines if line.startswith("Name (time in"))
+    assert header.split(")", 1)[1].split()[:2] == ["Min", "OPS"]

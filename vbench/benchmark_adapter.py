@@ -21,7 +21,12 @@ from pathlib import Path
 
 from vbench.compare.io import atomic_write_bytes
 
-__all__ = ["storage_keyed_by", "make_writes_atomic", "fixture_limits", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_ROUNDS"]
+__all__ = ["storage_keyed_by", "make_writes_atomic", "fixture_limits", "narrow_default_columns", "TABLE_COLUMNS",
+           "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_ROUNDS"]
+
+# pytest-benchmark's table with its ten default columns is ~230 characters wide per row; vbench's own
+# summary has the per-cell figures, so the table keeps the timing spread only.
+TABLE_COLUMNS = ["min", "median", "max", "iqr", "rounds"]
 
 # pytest-benchmark's own defaults, for a fixture that does not carry them.
 DEFAULT_MAX_TIME_S = 1.0
@@ -39,6 +44,13 @@ def storage_keyed_by(key: Callable[[], str]) -> Iterator[None]:
         yield
     finally:
         pb_session.get_machine_id = original
+
+
+def narrow_default_columns(config) -> None:
+    """Show :data:`TABLE_COLUMNS` in pytest-benchmark's table unless ``--benchmark-columns`` was given
+    (it resolves its default from None when its session is configured, after this)."""
+    if getattr(config.option, "benchmark_columns", "unset") is None:
+        config.option.benchmark_columns = list(TABLE_COLUMNS)
 
 
 def fixture_limits(benchmark) -> tuple[float, int]:

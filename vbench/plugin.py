@@ -129,6 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     _apply_torch_flags(settings)
     config.stash[_SESSION] = VBenchSession(settings)
+    from vbench.benchmark_adapter import narrow_default_columns
+
+    narrow_default_columns(config)
 
 
 def _apply_torch_flags(settings: RunSettings) -> None:
