@@ -13,6 +13,7 @@ two trials), which the interval is honest for.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from dataclasses import dataclass, field
@@ -55,37 +56,82 @@ class Trial:
         return [r for r in self.rows if r["verdict"] == verdict]
 
 
-def stored_file(folder: Path, record: dict) -> Path | None:
-    """The stored JSON of a journal line: from its log's "Saved benchmark data in: ..." line, else by
-    its running number (which matches while no unsaved session came before it)."""
+def _stored(folder: Path) -> list[Path]:
+    """Stored sessions, as the study wrote them (storage/KEY/*.json) or as archived (storage/*.json.gz)."""
+    return sorted([*(folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"),
+                   *(folder / "storage").glob("[0-9][0-9][0-9][0-9]_*.json.gz")], key=lambda p: p.name)
+
+
+def _log_text(folder: Path, record: dict) -> str:
     log = folder / record.get("log", "")
     if log.is_file():
-        for line in log.read_text(errors="replace").splitlines():
-            if "Saved benchmark data in:" in line:
-                return Path(line.split("Saved benchmark data in:", 1)[1].strip())
-    matches = sorted((folder / "storage").glob(f"*/{record['index']:04d}_*.json"))
-    return matches[0] if matches and record.get("saved", True) else None
+        return log.read_text(errors="replace")
+    archived = log.with_name(log.name + ".gz")
+    return gzip.decompress(archived.read_bytes()).decode(errors="replace") if archived.is_file() else ""
+
+
+def stored_file(folder: Path, record: dict) -> Path | None:
+    """The stored JSON of a journal line: named in its log's "Saved benchmark data in: ..." line,
+    else by its running number (which matches while no unsaved session came before it)."""
+    stored = _stored(folder)
+    for line in _log_text(folder, record).splitlines():
+        if "Saved benchmark data in:" in line:
+            name = Path(line.split("Saved benchmark data in:", 1)[1].strip()).name
+            match = [p for p in stored if p.name in (name, name + ".gz")]
+            if match:
+                return match[0]
+    if not record.get("saved", True):
+        return None
+    matches = [p for p in stored if p.name.startswith(f"{record['index']:04d}_")]
+    return matches[0] if matches else None
+
+
+def _load(path: Path):
+    """:func:`vbench.compare.load_run` of a file that may be gzipped."""
+    import tempfile
+
+    from vbench.compare import load_run
+
+    if path.suffix != ".gz":
+        return load_run(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.name[:-3]
+        plain.write_bytes(gzip.decompress(path.read_bytes()))
+        run = load_run(plain)
+    run.source = path.name[:-3]
+    return run
 
 
 def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dict:
     """The verdict JSON of stored session ``index`` judged again by this checkout's gate engine,
     against the newest ``k`` usable stored sessions before it (the fresh confirmation sessions the
     live gate ran are in the stored session's cells)."""
-    from vbench.compare import GatePolicy, compare_sessions, load_run
-    from vbench.compare.baselines import select_baselines
+    from vbench.compare import GatePolicy, compare_sessions
+    from vbench.errors import VBenchError
 
-    stored = sorted((folder / "storage").glob("*/[0-9][0-9][0-9][0-9]_*.json"), key=lambda p: p.name)
-    unsaved = folder / "runs" / f"{index:04d}.json"
-    if unsaved.is_file():  # a session judged but not stored: its baselines are what was stored before it
-        current, before = unsaved, [p for p in stored if p.stat().st_mtime < unsaved.stat().st_mtime]
+    stored = _stored(folder)
+    unsaved = [p for p in (folder / "runs" / f"{index:04d}.json", folder / "runs" / f"{index:04d}.json.gz")
+               if p.is_file()]
+    if unsaved:  # a session judged but not stored: its baselines are what was stored before it
+        current = unsaved[0]
+        before = [p for p in stored if p.name[:4] <= (record or {}).get("stored_before", "9999")]
     else:
         current = stored_file(folder, record or {"index": index})
         before = [p for p in stored if p.name < current.name]
-    run = load_run(current)
-    paths, notes = select_baselines(before, k, run.hardware_key, spare=2)
+    run = _load(current)
+    notes, baselines = [], []
+    for path in reversed(before):  # the newest k usable, plus two spares, as the gate picks them
+        if len(baselines) == k + 2:
+            break
+        try:
+            candidate = _load(path)
+        except VBenchError as exc:
+            notes.append(f"baseline session skipped: {exc}")
+            continue
+        if candidate.complete is not False:
+            baselines.insert(0, candidate)
     device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")
-    report = compare_sessions([load_run(p) for p in paths], run, GatePolicy.build(device_type=str(device)),
-                              confirm_planned=4, keep=k)
+    report = compare_sessions(baselines, run, GatePolicy.build(device_type=str(device)), confirm_planned=4, keep=k)
     report.notes[:0] = notes
     return report.as_dict()
 
@@ -104,7 +150,7 @@ def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1) ->
             record["exit"] = verdict["exit_status"]
         if (verdict.get("baseline_sessions") or 0) < k:
             continue
-        own = stored_file(folder, record)
+        own = stored_file(folder, record) if record.get("saved", True) else None
         uses = frozenset(Path(p).name for p in verdict.get("baseline_files") or ()) | (
             {own.name} if own is not None else set())
         trials.append(Trial(record["index"], record.get("inject"), record["exit"], record["wall_s"],
