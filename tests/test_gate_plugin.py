@@ -121,7 +121,7 @@ def test_the_probe_is_timed_before_every_round_on_cpu_by_default(project):
         extra = bench["extra_info"]
         assert len(extra["norm_time_samples"]) == len(bench["stats"]["data"]) >= 8
         assert extra["norm_time"] == pytest.approx(np.median(extra["norm_time_samples"]))
-        assert extra["probe_ms_p50"] > 0 and extra["threads"] >= 1
+        assert extra["probe_ms_p50"] > 0 and extra["threads"] >= 1 and extra["load_avg_1m"] >= 0
     off = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--vb-probe", "off", "--benchmark-json", "off.json")
     assert off.ret == 0
     (bench,) = json.loads((project.path / "off.json").read_text())["benchmarks"]
