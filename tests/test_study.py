@@ -36,7 +36,7 @@ def test_injection_spec_is_checked(text):
         _inject_module().parse_injection(text)
 
 
-@pytest.mark.parametrize("unit", ["conv", "block", "stage"])
+@pytest.mark.parametrize("unit", ["conv", "block", "stage", "two_stages", "all"])
 def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit):
     from timm.models.resnet import ResNet
 
