@@ -24,6 +24,15 @@ def project(pytester, monkeypatch):
     return pytester
 
 
+def store_fast_baselines(root, sessions=3):
+    """Stored sessions claiming the cells took 1/1000 of their real time (slightly different each)."""
+    store = root / ".benchmarks" / local_key()
+    store.mkdir(parents=True, exist_ok=True)
+    for i in range(sessions):
+        local_baseline(store / f"{i + 1:04d}_fast.json", scale=1e-3 * (1 + i / 100))
+    return store
+
+
 def run(pytester, *args):
     return pytester.runpytest(*CELL_ARGS, *args)
 
@@ -66,11 +75,7 @@ def test_compare_to_a_run_number_that_does_not_exist_is_a_usage_error(project):
 def test_regression_confirmed_in_fresh_sessions_fails_with_exit_1_and_writes_verdicts(project, monkeypatch):
     # Three baseline sessions claim the cell took 1/1000 of its real time: regressed in this session
     # and again in the fresh sessions that re-measure it.
-    baselines = [local_baseline(project.path / f"fast{i}.json", scale=1e-3 * (1 + i / 100)) for i in range(3)]
-    store = project.path / ".benchmarks" / local_key()
-    store.mkdir(parents=True)
-    for i, path in enumerate(baselines):
-        path.rename(store / f"000{i + 1}_fast.json")
+    store = store_fast_baselines(project.path)
     summary = project.path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare",
@@ -257,11 +262,7 @@ def test_bad_baseline_runs_is_a_usage_error(project):
 
 
 def test_ctrl_c_while_confirming_keeps_the_measured_cells(project, monkeypatch):
-    baselines = [local_baseline(project.path / f"fast{i}.json", scale=1e-3 * (1 + i / 100)) for i in range(3)]
-    store = project.path / ".benchmarks" / local_key()
-    store.mkdir(parents=True)
-    for i, path in enumerate(baselines):
-        path.rename(store / f"000{i + 1}_fast.json")
+    store = store_fast_baselines(project.path)
 
     def interrupted(config, names):
         raise KeyboardInterrupt
@@ -288,8 +289,7 @@ def test_deselected_cells_are_one_note_and_a_failed_gate_shows_in_pytests_last_l
     store = next((project.path / ".benchmarks").glob("*/"))
     for stored in store.glob("*.json"):
         stored.unlink()
-    for i in range(3):
-        local_baseline(store / f"000{i + 1}_fast.json", scale=1e-3 * (1 + i / 100))
+    store_fast_baselines(project.path)
     failed = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare", "--vb-fail-on", "time:5%",
                  "--vb-confirm-sessions", "0")
     assert failed.ret == 1

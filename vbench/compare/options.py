@@ -18,7 +18,9 @@ __all__ = ["GATE_OPTIONS", "GATE_FLAGS", "GateSettings", "resolve_gate_settings"
 
 GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("fail_on", "tolerances per category (time, tail, relative, memory, rss, cold_start; a percentage, or off: "
-               "reported, not gated) on top of the device's defaults; per-cell overrides in the matrix file's "
+               "reported, not gated) on top of the device's defaults: on CPU the gate judges norm_time (relative), "
+               "because a shared CPU's speed drifts between sessions and the machine probe cancels that, and "
+               "reports absolute time; on CUDA it judges absolute time; per-cell overrides in the matrix file's "
                "gate: block", f"cpu {DEVICE_FAIL_ON['cpu']}; cuda {DEVICE_FAIL_ON['cuda']}", "CAT:PCT,..."),
     OptionSpec("alpha", "run-level false-alarm level: the chance that an unchanged run shows any regression, over "
                "all its checks (each check at alpha / checks, Bonferroni)", str(DEFAULT_ALPHA), "P"),
