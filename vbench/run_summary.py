@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["cell_lines", "overhead_line", "contention_line", "MAX_ROWS"]
+__all__ = ["cell_lines", "overhead_line", "contention_line", "is_contended", "MAX_ROWS"]
 
 MAX_ROWS = 40
 _COLUMNS = ("cell", "samples/s", "p50 ms", "memory MiB", "correctness")
@@ -45,6 +45,11 @@ def overhead_line(wall_s: float, timed_s: float, cells: int) -> str:
             f"{overhead:.0%} of that (imports, model builds, conversions, warm-up, FLOPs, correctness, probe)")
 
 
+def is_contended(median_load: float, threads: float) -> bool:
+    """Cells ran on a busy machine: the median 1-minute load exceeded the threads they used + 1."""
+    return median_load > threads + 1
+
+
 def contention_line(loads: Iterable[float | None], threads: int | None, cores: int) -> str | None:
     """A warning when the median 1-minute load while cells ran exceeded the threads the cells use
     plus one: the timings then measure the other work as much as the model."""
@@ -52,8 +57,7 @@ def contention_line(loads: Iterable[float | None], threads: int | None, cores: i
     if not values:
         return None
     median = statistics.median(values)
-    busy = (threads or cores) + 1
-    if median <= busy:
+    if not is_contended(median, threads or cores):
         return None
     return (f"warning: the machine was busy while the cells ran (median load {median:.1f}, {threads or cores} "
             f"thread(s) on {cores} core(s)): timings are contended; compare ratios within this run, not numbers "

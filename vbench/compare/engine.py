@@ -18,7 +18,9 @@ import numpy as np
 from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
 from vbench.compare.report import Report, match_cell
 from vbench.compare.runs import CellRecord, Run, check_hardware
-from vbench.compare.shifts import current_shift, drop_outlier_sessions, is_whole_session_shift, session_shifts
+from vbench.compare.shifts import (
+    LOAD_INSENSITIVE, current_shift, drop_outlier_sessions, is_whole_session_shift, log_or_none, log_table, session_shifts,
+)
 from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
 from vbench.compare.verdicts import (
     INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, Metric, Row, decide,
@@ -97,7 +99,7 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
         if confirming:
             catch = max(catch, screen_bound)
         row.can_catch = math.expm1(min(catch, 5.0))
-        if row.verdict == REGRESSED and metric.category not in _LOAD_INSENSITIVE and _busier(check):
+        if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE
             notes.append(f"the machine was busier than during the baseline sessions (load {check.load:.1f} against "
                          f"{check.base_load:.1f}): not called a regression")
@@ -238,21 +240,14 @@ def compare_sessions(
     return report
 
 
-# Memory does not move with the machine's load: a whole-session change there is the code's.
-_LOAD_INSENSITIVE = ("memory", "rss")
-
-
 def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:
     """Regressed rows of a metric this whole session moved in become inconclusive (see shifts.py)."""
     for metric in METRICS:
         tol = policy.tolerances.get(metric.category) if metric.category else None
-        if metric.equal or tol is None or metric.category in _LOAD_INSENSITIVE:
+        if metric.equal or tol is None or metric.category in LOAD_INSENSITIVE:
             continue
-        table, current_values = [], []
-        for cur in current.cells.values():
-            records = [match_cell(run, cur) for run in baselines]
-            table.append([_log_or_none(metric.value(r)) if r is not None else None for r in records])
-            current_values.append(_log_or_none(metric.value(cur)))
+        table = log_table(baselines, current.cells.values(), metric, match_cell)
+        current_values = [log_or_none(metric.value(cur)) for cur in current.cells.values()]
         shift = current_shift(table, current_values)
         if not is_whole_session_shift(shift, session_shifts(table), tol):
             continue
@@ -265,11 +260,6 @@ def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, po
             if row.metric == metric.name and row.verdict == REGRESSED:
                 row.verdict = INCONCLUSIVE
                 row.note = "; ".join(n for n in (row.note, why) if n)
-
-
-def _log_or_none(value: float | None) -> float | None:
-    logs = log_values([value])
-    return logs[0] if logs else None
 
 
 def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",

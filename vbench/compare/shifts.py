@@ -17,21 +17,37 @@ session's *shift* is the median over cells of its log change against the other s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from vbench.compare.runs import CellRecord, Run
 
-__all__ = ["MIN_CELLS", "SHIFT_Z", "session_shifts", "shift_scale", "drop_outlier_sessions", "is_whole_session_shift",
+__all__ = ["LOAD_INSENSITIVE", "log_or_none", "log_table", "MIN_CELLS", "SHIFT_Z", "session_shifts", "shift_scale", "drop_outlier_sessions", "is_whole_session_shift",
            "current_shift"]
 
 MIN_CELLS = 8  # fewer cells: no session-wide judgement
 SHIFT_Z = 4.0  # how many robust standard deviations of the baseline sessions' shifts
 
 
-def _log(value: float | None) -> float | None:
+# Memory does not move with the machine's load: a whole-session change there is the code's.
+LOAD_INSENSITIVE = ("memory", "rss")
+
+
+def log_or_none(value: float | None) -> float | None:
+    """The natural log of a positive finite ``value``; None otherwise."""
     return math.log(value) if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def log_table(runs: Sequence[Run], cells: Iterable[CellRecord], metric,
+              match: Callable[[Run, CellRecord], CellRecord | None]) -> list[list[float | None]]:
+    """Rows per cell of ``cells``, columns per run: the log of ``metric``'s value of that cell in that
+    run (None where the run lacks the cell or the value)."""
+    table = []
+    for cell in cells:
+        records = [match(run, cell) for run in runs]
+        table.append([log_or_none(metric.value(r)) if r is not None else None for r in records])
+    return table
 
 
 def session_shifts(table: list[list[float | None]]) -> list[float | None]:
@@ -81,13 +97,9 @@ def drop_outlier_sessions(
     dropped: dict[int, str] = {}
     for metric in metrics:
         tol = tolerance(metric)
-        if tol is None or metric.category in ("memory", "rss"):
+        if tol is None or metric.category in LOAD_INSENSITIVE:
             continue
-        table = []
-        for cell in newest.cells.values():
-            records = [match(run, cell) for run in baselines]
-            table.append([_log(metric.value(r)) if r is not None else None for r in records])
-        shifts = session_shifts(table)
+        shifts = session_shifts(log_table(baselines, newest.cells.values(), metric, match))
         limit = math.log1p(tol)
         if shifts and shifts[-1] is not None and abs(shifts[-1]) > limit:
             continue  # the newest moved: a step on main or a loaded last run; keep them all

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from vbench.report.recommend import Recommendation
+from vbench.run_summary import is_contended
 
 __all__ = [
     "contention_warnings", "BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
@@ -76,7 +77,7 @@ def contention_warnings(current: pd.DataFrame) -> list[str]:
     out = []
     for hw, cells in current.groupby("hardware_key", sort=True):
         load, threads = cells["load_avg_1m"].dropna(), cells["threads"].dropna()
-        if load.empty or threads.empty or load.median() <= threads.median() + 1:
+        if load.empty or threads.empty or not is_contended(load.median(), threads.median()):
             continue
         out.append(f"{hw}: the cells ran on a busy machine (median load {load.median():.1f} with "
                    f"{threads.median():.0f} thread(s) per cell): timings are contended; treat speedups with care")
