@@ -8,6 +8,7 @@ import pytest
 
 from gate_helpers import PROJECT
 from vbench.cli import main
+from vbench.errors import ExitStatus
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -63,6 +64,6 @@ def test_ab_runs_both_revisions_round_by_round_and_prints_speedup(repo, tmp_path
 
 
 def test_ab_unknown_revision_is_one_line_error(repo, capsys):
-    assert main(["ab", "no-such-rev", "main", "--", "test_cells.py"]) == 2
+    assert main(["ab", "no-such-rev", "main", "--", "test_cells.py"]) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert err.startswith("vbench: error: git rev-parse") and err.count("\n") == 1

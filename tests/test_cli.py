@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from vbench.errors import ExitStatus
+
 
 def _vbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vbench", *args], capture_output=True, text=True, timeout=120)
@@ -34,7 +36,7 @@ def test_list_profiles():
 
 def test_usage_errors_exit_2_in_one_line():
     result = _vbench("list", "things")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert result.returncode == 4 and "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -56,7 +58,7 @@ def test_load_makes_a_users_registered_models_visible(tmp_path, capsys):
     conftest.write_text(USER_CONFTEST.replace("tiny_net", "tiny_cli_net").replace("tiny_oom_net", "tiny_cli_oom_net"))
     assert main(["--load", str(conftest), "list", "models", "tiny_cli_*", "--registered"]) == 0
     assert capsys.readouterr().out.split() == ["tiny_cli_net", "tiny_cli_oom_net"]
-    assert main(["--load", str(tmp_path / "nope.py"), "list", "models"]) == 2
+    assert main(["--load", str(tmp_path / "nope.py"), "list", "models"]) == ExitStatus.USAGE_ERROR
     assert "--load" in capsys.readouterr().err
 
 
@@ -64,7 +66,7 @@ def test_report_of_nothing_creates_no_folder(tmp_path, capsys):
     from vbench.cli import main
 
     (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == ExitStatus.USAGE_ERROR
     assert not (tmp_path / "out").exists()
 
 
@@ -72,10 +74,10 @@ def test_report_threshold_and_out_are_checked(tmp_path, capsys):
     from vbench.cli import main
 
     run = "fixtures/report/smoke-cpu-2026-11-22.json"
-    assert main(["report", run, "--threshold", "-1", "--out", str(tmp_path / "r")]) == 2
+    assert main(["report", run, "--threshold", "-1", "--out", str(tmp_path / "r")]) == ExitStatus.USAGE_ERROR
     assert "--threshold must be a fraction" in capsys.readouterr().err
     (tmp_path / "afile").write_text("x")
-    assert main(["report", run, "--out", str(tmp_path / "afile")]) == 2
+    assert main(["report", run, "--out", str(tmp_path / "afile")]) == ExitStatus.USAGE_ERROR
     assert "is a file, not a folder" in capsys.readouterr().err
 
 
@@ -83,8 +85,8 @@ def test_compare_outputs_to_a_folder_or_unwritable_place_are_one_line(tmp_path, 
     from vbench.cli import main
 
     golden = "fixtures/gate/baseline.json"
-    assert main(["compare", golden, golden, "--json", str(tmp_path)]) == 2
+    assert main(["compare", golden, golden, "--json", str(tmp_path)]) == ExitStatus.USAGE_ERROR
     assert "it is a folder" in capsys.readouterr().err
-    assert main(["compare", golden, golden, "--md", "/proc/version/x.md"]) == 2
+    assert main(["compare", golden, golden, "--md", "/proc/version/x.md"]) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert err.startswith("vbench: error: cannot write /proc/version/x.md") and err.count("\n") == 1

@@ -76,23 +76,46 @@ def test_local_weights_load_with_weights_only(tmp_path):
     assert torch.equal(loaded.fc.weight, source.fc.weight)
 
 
-def test_bad_weights_are_one_line_errors(tmp_path):
-    model = create_model("resnet18")
-    with pytest.raises(VBenchError, match="does not exist"):
-        load_weights(model, tmp_path / "missing.pth")
-    corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(VBenchError, match="cannot read weights"):
-        load_weights(model, corrupt)
-    other = tmp_path / "other.pth"
-    torch.save(create_model("resnet34").state_dict(), other)
-    with pytest.raises(VBenchError, match="do not fit the model") as info:
-        load_weights(model, other)
-    assert "\n" not in str(info.value)
+def _good_bytes(tmp_path) -> bytes:
+    path = tmp_path / "good.pth"
+    torch.save(create_model("resnet18").state_dict(), path)
+    return path.read_bytes()
 
 
-def test_pickled_objects_are_refused(tmp_path):
-    path = tmp_path / "pickled.pth"
-    torch.save(create_model("resnet18"), path)  # a whole module: needs pickle to load
-    with pytest.raises(VBenchError, match="cannot read weights"):
+BAD_CHECKPOINTS = {  # name: (how the file is made, the one line it must give)
+    "missing": (None, "file does not exist"),
+    "empty": (lambda p, good: p.write_bytes(b""), "file is empty"),
+    "junk": (lambda p, good: p.write_bytes(b"not a checkpoint" * 100), "not a PyTorch checkpoint"),
+    "truncated-half": (lambda p, good: p.write_bytes(good[: len(good) // 2]), "truncated or corrupt"),
+    "truncated-tail": (lambda p, good: p.write_bytes(good[:-10]), "truncated or corrupt"),
+    "truncated-head": (lambda p, good: p.write_bytes(good[:100]), "truncated or corrupt"),
+    "bare-tensor": (lambda p, good: torch.save(torch.zeros(3), p), "holds a Tensor, not a state dict"),
+    "list": (lambda p, good: torch.save([1, 2], p), "holds a list, not a state dict"),
+    "empty-dict": (lambda p, good: torch.save({}, p), "holds an empty dict"),
+    "not-tensors": (lambda p, good: torch.save({"state_dict": {"a": 1}}, p), "entry 'a' is not a tensor"),
+    "whole-module": (lambda p, good: torch.save(create_model("resnet18"), p), "holds Python objects besides tensors"),
+    "other-model": (lambda p, good: torch.save(create_model("resnet34").state_dict(), p),
+                    "do not fit the model: 96 unexpected keys"),
+    "other-classes": (lambda p, good: torch.save(create_model("resnet18", num_classes=10).state_dict(), p),
+                      r"2 shape mismatches \(first: 'fc.weight'\) \(10, 512\) in the file, \(1000, 512\) in the model"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CHECKPOINTS))
+def test_bad_checkpoints_are_one_line_errors_that_never_advise_unsafe_loading(kind, tmp_path):
+    make, message = BAD_CHECKPOINTS[kind]
+    path = tmp_path / f"{kind}.pth"
+    if make is not None:
+        make(path, _good_bytes(tmp_path))
+    with pytest.raises(VBenchError, match=message) as info:
+        load_weights(create_model("resnet18"), path)
+    text = str(info.value)
+    assert "\n" not in text and len(text) < 300, text
+    assert "weights_only=False" not in text and "Errno" not in text, text
+
+
+def test_a_corrupt_safetensors_file_is_one_line(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(b"\xff" * 64)
+    with pytest.raises(VBenchError, match="not a readable safetensors file"):
         load_weights(create_model("resnet18"), path)

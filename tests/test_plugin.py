@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from vbench.profiles import STANDARD_MODELS
 from vbench.schema import FIELDS
@@ -210,6 +211,21 @@ def test_weights_for_a_model_not_in_the_run_is_a_usage_error(vb_project, pyteste
                         "--vb-weights", f"tiny_nett={ckpt}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--vb-weights tiny_nett: not a model of this run (selected: tiny_net)*"])
+
+
+@pytest.mark.parametrize("save, message", [
+    (lambda p: torch.save(torch.zeros(3), p), "holds a Tensor, not a state dict"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 cut short"), "truncated or corrupt"),
+])
+def test_a_bad_checkpoint_stops_the_run_before_the_first_cell(vb_project, pytester, save, message):
+    ckpt = pytester.path / "ckpt.pth"
+    save(ckpt)
+    result = vb_project("--vb-models", "tiny_net", "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1",
+                        "--vb-weights", f"tiny_net={ckpt}", "--benchmark-json", "out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: weights '*ckpt.pth': {message}*"])
+    assert "Traceback" not in result.stderr.str() and not (pytester.path / "out.json").exists()
+    assert "passed" not in result.stdout.str()  # no cell ran
 
 
 @pytest.mark.parametrize("make, flag, message", [

@@ -10,7 +10,7 @@ import pytest
 from report_json import cell, write_run
 
 from vbench.cli import main
-from vbench.errors import VBenchError
+from vbench.errors import ExitStatus, VBenchError
 from vbench.report import COLUMN_UNITS, load_frame
 from vbench.schema import FIELDS, UNITS
 
@@ -84,14 +84,14 @@ def test_bad_input_is_one_line_error(tmp_path, capsys, content, message):
     path.write_text(content)
     with pytest.raises(VBenchError, match=message):
         load_frame([path])
-    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
 def test_missing_path_and_empty_folder(tmp_path, capsys):
-    assert main(["report", str(tmp_path / "nope.json")]) == 2
+    assert main(["report", str(tmp_path / "nope.json")]) == ExitStatus.USAGE_ERROR
     assert "no such file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert main(["report", str(tmp_path / "empty")]) == ExitStatus.USAGE_ERROR
     assert "holds no .json run" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """The ``vbench`` command. Thin: it parses arguments and calls the library.
 
 Each subcommand is one ``_add_<name>(subparsers)`` function that registers its parser and sets
-``func``; :func:`main` turns a :class:`~vbench.errors.VBenchError` into one line on stderr and exit
-status 2.
+``func``; :func:`main` turns a :class:`~vbench.errors.VBenchError` or a bad argument into one line on
+stderr and exit status 4, Ctrl-C into 2 and any other exception into one line and 3 (pytest's statuses,
+see :class:`~vbench.errors.ExitStatus`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import argparse
 import fnmatch
 import os
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
-from vbench.errors import VBenchError
+from vbench.errors import ExitStatus, VBenchError
 
 __all__ = ["main", "build_parser"]
 
@@ -217,7 +219,6 @@ def _load_registrations(target: str) -> None:
     """Import a Python file (a conftest.py with ``@register_model`` functions) or a module by name."""
     import importlib
     import importlib.util
-    from pathlib import Path
 
     path = Path(target)
     if path.suffix == ".py" or path.is_file():
@@ -237,9 +238,17 @@ def _load_registrations(target: str) -> None:
         raise VBenchError(f"--load {target}: {exc}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a bad argument; 2 means "interrupted" in pytest's statuses, so usage is 4."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(ExitStatus.USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="vbench", description="vision model benchmark suite (see README)")
+    parser = _Parser(prog="vbench", description="vision model benchmark suite (see README)")
     parser.add_argument("--load", action="append", default=[], metavar="FILE|MODULE",
                         help="import this file (e.g. your conftest.py) or module first, so models and "
                              "optimizations it registers are known to list, viz and the rest (repeatable)")
@@ -270,14 +279,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except VBenchError as exc:
         print(f"vbench: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE_ERROR
     except KeyboardInterrupt:
         print("vbench: interrupted", file=sys.stderr)
-        return 130
+        return ExitStatus.INTERRUPTED
     except BrokenPipeError:  # `vbench list models | head`: the reader left; not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
-        return 0
+        return ExitStatus.OK
+    except Exception as exc:  # a bug of ours: one line (the traceback on request), never the regression status
+        if os.environ.get("VBENCH_TRACEBACK"):
+            raise
+        where = exc.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        at = f" at {Path(where.tb_frame.f_code.co_filename).name}:{where.tb_lineno}" if where else ""
+        print(f"vbench: internal error: {type(exc).__name__}: {exc}{at} (VBENCH_TRACEBACK=1 shows the traceback)",
+              file=sys.stderr)
+        return ExitStatus.INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

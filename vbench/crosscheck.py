@@ -15,6 +15,8 @@ import sys
 
 import torch
 
+from vbench.errors import ExitStatus, VBenchError
+
 __all__ = ["event_median_s", "main"]
 
 
@@ -29,7 +31,7 @@ def event_median_s(cell_id: str, run: dict, n: int = 50) -> tuple[float, float]:
 
     bench = next((b for b in run["benchmarks"] if b["param"] == cell_id), None)
     if bench is None:
-        raise SystemExit(f"crosscheck: no cell {cell_id!r} in the run")
+        raise VBenchError(f"no cell {cell_id!r} in the run")
     info = bench["extra_info"]
     device = torch.device(info["device"])
     entry = resolve_model(info["model"])
@@ -52,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("crosscheck: needs a CUDA device", file=sys.stderr)
-        return 2
-    with open(args.run) as fh:
-        run = json.load(fh)
-    recorded, events = event_median_s(args.cell, run, args.n)
+        return ExitStatus.USAGE_ERROR
+    try:
+        with open(args.run) as fh:
+            run = json.load(fh)
+        recorded, events = event_median_s(args.cell, run, args.n)
+    except (OSError, ValueError, VBenchError) as exc:
+        print(f"crosscheck: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE_ERROR
     print(json.dumps({"cell": args.cell, "recorded_median_ms": recorded * 1e3, "cuda_event_median_ms": events * 1e3,
                       "ratio": recorded / events}))
     return 0

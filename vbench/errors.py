@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Iterable
 
-__all__ = ["VBenchError", "UnknownNameError", "close_matches", "telling_line"]
+__all__ = ["ExitStatus", "VBenchError", "UnknownNameError", "close_matches", "telling_line"]
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit statuses of ``pytest bench`` and of every ``vbench`` subcommand: pytest's own, so a CI script
+    tells a regression (1) from an interrupted run (2), a crash (3) and bad input (4)."""
+
+    OK = 0
+    REGRESSION = 1  # pytest: TESTS_FAILED (a guard failure or a gated regression)
+    INTERRUPTED = 2
+    INTERNAL_ERROR = 3
+    USAGE_ERROR = 4
 
 
 class VBenchError(Exception):

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vbench.checkpoint import read_state_dict
 from vbench.errors import UnknownNameError, VBenchError, close_matches
 from vbench.registry import Registry
 
@@ -176,28 +177,19 @@ def create_model(
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load a state dict from ``path`` into ``model`` (strict); one-line error on any mismatch."""
-    path = Path(path)
-    if not path.is_file():
-        raise VBenchError(f"weights file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or pickled-object file: say which and why, in one line
-        raise VBenchError(f"cannot read weights {str(path)!r}: {str(exc).splitlines()[0]}") from None
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()
-        detail = "; ".join(line.strip() for line in first[1:3]) or first[0]
-        raise VBenchError(f"weights {str(path)!r} do not fit the model: {detail}") from None
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshapen = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or misshapen:  # a summary: torch's message lists every key, often hundreds
+        parts = [f"{len(keys)} {what} (first: {keys[0]!r})" for what, keys in
+                 (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", misshapen)) if keys]
+        if misshapen:
+            k = misshapen[0]
+            parts[-1] += f" {tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} in the model"
+        raise VBenchError(f"weights {str(path)!r} do not fit the model: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=True)
 
 
 def suggest_models(name: str) -> list[str]:

@@ -52,6 +52,7 @@ class VBenchSession:
     def expand(self) -> list[Cell]:
         """Expand the profile or matrix file with the command-line overrides (validates every name)."""
         import vbench  # noqa: F401 - fills the registries (optimizations, LoRA, training)
+        from vbench.checkpoint import check_run_weights
         from vbench.models import expand_model_patterns, resolve_model
         from vbench.optimize import list_optimizations, resolve_plan
 
@@ -66,11 +67,7 @@ class VBenchSession:
         )
         for name in dict.fromkeys(c.optimization for c in cells):
             resolve_plan(name)
-        if isinstance(s.weights, dict):  # a checkpoint for a model not in this run is a typo, not a no-op
-            selected = sorted({c.model for c in cells})
-            for model in s.weights:
-                if model not in selected:
-                    raise VBenchError(f"--vb-weights {model}: not a model of this run (selected: {', '.join(selected)})")
+        check_run_weights(s.weights, s.weights_for, cells, s.seed)
         self.cells = cells
         return cells
 
