@@ -92,10 +92,34 @@ def test_data(vb_cell, vb_measure):
     bench = next(b for b in json.loads((pytester.path / "out.json").read_text())["benchmarks"]
                  if b["extra_info"]["mode"] == "data")
     assert data["data_batches_per_round"] == 16
-    assert data["data_images_per_s"] == pytest.approx(16 * 4 / bench["stats"]["median"])
+    # the corrupt image is not counted as delivered: the rate is scaled by the epoch's readable share
+    usable = data["epoch_images"] / (data["epoch_images"] + data["data_skipped_images"])
+    assert data["data_images_per_s"] == pytest.approx(16 * 4 / bench["stats"]["median"] * usable)
     for field in ("epoch_s", "time_to_first_batch_s", "epoch_data_wait_s", "epoch_h2d_s", "epoch_compute_s"):
         assert data[field] >= 0
     assert data["tflops_achieved"] is None
+
+
+def test_a_folder_of_only_unreadable_images_is_an_error_not_a_rate(vb_project, pytester, tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / "bad" / name).mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "bad" / name / f"{i}.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    pytester.makepyfile(test_more_cells="""
+import pytest
+
+@pytest.mark.vbench(mode="data")
+def test_data(vb_cell, vb_measure):
+    vb_measure(vb_cell)
+""")
+    result = vb_project("-k", "test_data", "--vb-models", "tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "2",
+                        "--vb-img-sizes", "16", "--vb-modes", "data", "--vb-data", str(tmp_path / "bad"),
+                        "--vb-data-workers", "0", "--benchmark-json", "out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # bad input, not a regression
+    result.stdout.fnmatch_lines(["*none of its 8 images could be read (8 unreadable: corrupt or not images)*"])
+    saved = pytester.path / "out.json"
+    cells = json.loads(saved.read_text())["benchmarks"] if saved.exists() else []
+    assert not any(b["extra_info"].get("data_images_per_s") for b in cells)  # no invented rate saved
 
 
 def test_accuracy_is_null_without_weights_or_data(vb_project, pytester):

@@ -185,7 +185,15 @@ def epoch_split(loader: DataLoader, step, device: torch.device, timer) -> EpochS
         split.compute_s += last - copied
         split.images += len(images)
     split.epoch_s = timer() - start
+    if split.images == 0:  # every image unreadable: a rate over nothing would be invented, not measured
+        raise _nothing_readable(loader, split.skipped_images)
     return split
+
+
+def _nothing_readable(loader: DataLoader, skipped: int) -> VBenchError:
+    root = getattr(getattr(loader.dataset, "folder", None), "root", "the data")
+    return VBenchError(f"--vb-data {str(root)!r}: none of its {len(loader.dataset)} images could be read "
+                       f"({skipped} unreadable: corrupt or not images)")
 
 
 def accuracy(model_call, loader: DataLoader, device: torch.device, prepare) -> dict[str, Any]:
@@ -203,6 +211,8 @@ def accuracy(model_call, loader: DataLoader, device: torch.device, prepare) -> d
             correct1 += int((top5[:, 0] == labels).sum())
             correct5 += int((top5 == labels[:, None]).any(dim=1).sum())
             seen += len(labels)
+    if seen == 0 and skipped:
+        raise _nothing_readable(loader, skipped)
     return {
         "accuracy_top1": correct1 / seen if seen else None,
         "accuracy_top5": correct5 / seen if seen else None,

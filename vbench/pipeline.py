@@ -73,7 +73,10 @@ class DataWorkload(TrainWorkload):
             result["samples_per_s"] *= BATCHES_PER_ROUND
         if result.get("latency_ms_per_sample") is not None:
             result["latency_ms_per_sample"] /= BATCHES_PER_ROUND
-        result["data_images_per_s"] = result["samples_per_s"]
+        # Unreadable images are dropped from their batch: count the images delivered, at the epoch's share.
+        read, skipped = result.get("epoch_images") or 0, result.get("data_skipped_images") or 0
+        usable = read / (read + skipped) if read + skipped else 1.0
+        result["data_images_per_s"] = result["samples_per_s"] * usable if result.get("samples_per_s") else None
         result["data_batches_per_round"] = BATCHES_PER_ROUND
 
 

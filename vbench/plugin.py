@@ -28,7 +28,7 @@ __all__ = ["VBenchSession", "session_of"]
 pytest_plugins = ("vbench.gate", "vbench.xdist_plugin")
 
 
-@dataclass
+@dataclass(eq=False)  # hashable: registered as a plugin for its report hook
 class VBenchSession:
     """Per-pytest-session state: settings, the expanded cells, the runner and skipped cells."""
 
@@ -39,6 +39,7 @@ class VBenchSession:
     machine: dict[str, Any] | None = None  # vbench's machine_info, read once before the first cell
     deselected: list[str] = field(default_factory=list)  # node ids of cells -k / -m left out
     started: float | None = None  # time.monotonic() at session start, for the run summary
+    failed: dict[str, int] = field(default_factory=lambda: {"bad_input": 0, "other": 0})  # failed cells, by kind
     _runner: Any = None
 
     @property
@@ -70,6 +71,13 @@ class VBenchSession:
         check_run_weights(s.weights, s.weights_for, cells, s.seed)
         self.cells = cells
         return cells
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A hook (the session is registered as a plugin): runs where reports arrive, the controller under
+        xdist, so the counts cover every worker."""
+        if report.failed:
+            bad_input = any(key == "vbench_bad_input" for key, _ in report.user_properties)
+            self.failed["bad_input" if bad_input else "other"] += 1
 
     def record_skip(self, cell: Cell, reason: str) -> None:
         self.skipped.append({"id": cell.id, **asdict(cell), "reason": reason})
@@ -126,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     _apply_torch_flags(settings)
     config.stash[_SESSION] = VBenchSession(settings)
+    config.pluginmanager.register(config.stash[_SESSION], "vbench-session")
     from vbench.benchmark_adapter import narrow_default_columns
 
     narrow_default_columns(config)
@@ -321,6 +330,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if vb is None:
         return
     vb.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+    if exitstatus == pytest.ExitCode.TESTS_FAILED and vb.failed["bad_input"] and not vb.failed["other"]:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # bad input met in a cell is not a regression
     if vb._runner is not None:
         vb._runner.release()
 
@@ -356,6 +367,7 @@ def vb_measure(request: pytest.FixtureRequest, benchmark):
             wrong = exc
         except VBenchError as exc:  # bad input met while building this cell: one line, no traceback
             benchmark.has_error = True
+            request.node.user_properties.append(("vbench_bad_input", str(exc)))  # exit 4 unless a cell failed
             pytest.fail(f"{cell.id}: {exc}", pytrace=False)
         if wrong is not None:  # outside the except block: the failure is the message, not a traceback
             summarize(cell, wrong.result, wrong.result.get("correctness"))
