@@ -213,6 +213,15 @@ def test_weights_for_a_model_not_in_the_run_is_a_usage_error(vb_project, pyteste
     result.stderr.fnmatch_lines(["*--vb-weights tiny_nett: not a model of this run (selected: tiny_net)*"])
 
 
+def test_a_size_the_model_cannot_take_is_skipped_with_the_reason(vb_project):
+    result = vb_project("--vb-models", "vit_tiny_patch16_224,tiny_net", "--vb-opts", "eager", "--vb-batch-sizes", "1",
+                        "--vb-img-sizes", "8", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*vit_tiny_patch16_224-eager-bs1-8px: vit_tiny_patch16_224 (fp32 eager) cannot run at "
+                                 "8px: RuntimeError: Calculated padded input size*"])
+    assert "Traceback" not in result.stdout.str()
+
+
 @pytest.mark.parametrize("save, message", [
     (lambda p: torch.save(torch.zeros(3), p), "holds a Tensor, not a state dict"),
     (lambda p: p.write_bytes(b"PK\x03\x04 cut short"), "truncated or corrupt"),

@@ -151,3 +151,9 @@ def test_bad_lora_and_optimizer_options_stop_the_run(vb_project):
         result = vb_project(*args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+
+
+def test_stochastic_depth_models_pass_the_train_guard_in_eager(runner):
+    # swin_tiny trains with drop_path_rate 0.1: the reference and the first step draw the same masks.
+    result = runner.run(Cell("train", "swin_tiny_patch4_window7_224", 32, "eager", 2), _Rounds())
+    assert result["correctness"] == "ok" and result["max_rel_err"] < 1e-5

@@ -215,6 +215,7 @@ class CellRunner:
         key = (mode, x.shape[0])
         if key not in base.references:
             model = copy.deepcopy(base.model).train() if mode == "train" else base.model
+            torch.manual_seed(self.settings.seed)  # the same drop-path/dropout masks as the cell's first step
             with torch.no_grad(), tf32_allowed(False):
                 base.references[key] = logits_of(model(x)).float().cpu()
         return base.references[key]
@@ -279,10 +280,16 @@ class CellRunner:
         """
         if self.turns:  # build, convert, first call and warm-up alone too: cold_start_s is gated
             self.turns.before_round(f"{cell.id} cold start")
-        with torch.no_grad():
-            base = self.base_for(cell)
-            x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
-            reference = self.reference(base, x, "inference" if cell.mode == "inference" else "train")
+        try:
+            with torch.no_grad():
+                base = self.base_for(cell)
+                x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
+                reference = self.reference(base, x, "inference" if cell.mode == "inference" else "train")
+        except (RuntimeError, ValueError, AssertionError) as exc:  # the model itself, fp32 eager, fails here
+            if is_out_of_memory(exc):
+                raise
+            self.release()  # e.g. a 16 px patch embedding given 8 px images: a size the model cannot take
+            raise CellSkipped(f"{cell.model} (fp32 eager) cannot run at {cell.img_size}px: {_first_line(exc)}") from None
         compiles = any(p.stage == Stage.COMPILE for p in plan.parts)
         watch = DynamoWatch.start()
         cache_before = compile_cache_counts()
@@ -295,6 +302,7 @@ class CellRunner:
                 self._last_step = (cell, step, workload.context)  # for steps()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
+                    torch.manual_seed(self.settings.seed)  # its output is checked against the seeded reference
                     first_call_s = time_call(step, self.timer)
         except Exception as exc:
             if compiles and not is_out_of_memory(exc):
