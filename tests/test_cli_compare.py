@@ -8,6 +8,7 @@ from gate_helpers import GOLDEN
 
 BASELINES = [str(GOLDEN / n) for n in ("baseline.json", "session-2.json", "session-3.json")]
 from vbench.cli import main
+from vbench.errors import ExitStatus
 
 
 def test_compare_regression_exits_1_and_writes_md_json(tmp_path, capsys, monkeypatch):
@@ -54,10 +55,10 @@ def test_one_baseline_session_says_the_bounds_are_wide(capsys):
     ("foreign.json", "refusing to compare"),
     ("missing.json", "does not exist"),
 ])
-def test_compare_bad_input_exits_2_in_one_line(baseline, message, capsys):
+def test_compare_bad_input_exits_4_in_one_line(baseline, message, capsys):
     status = main(["compare", str(GOLDEN / baseline), str(GOLDEN / "baseline.json")])
     err = capsys.readouterr().err
-    assert status == 2
+    assert status == ExitStatus.USAGE_ERROR
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
@@ -74,4 +75,4 @@ def test_several_baselines_one_foreign_is_refused(tmp_path, capsys):
     ours = local_baseline(tmp_path / "a1.json")
     status = main(["compare", str(ours), str(GOLDEN / "foreign.json"), str(ours)])
     err = capsys.readouterr().err
-    assert status == 2 and "refusing to compare" in err and err.count("\n") == 1
+    assert status == ExitStatus.USAGE_ERROR and "refusing to compare" in err and err.count("\n") == 1

@@ -12,6 +12,7 @@ from torch import nn
 from vbench import register_model
 from vbench.cli import main
 from vbench.report.viz import module_tree
+from vbench.errors import ExitStatus
 from vbench.report.viz_html import serve_in_thread, viz_html
 
 
@@ -101,6 +102,24 @@ def test_server_binds_localhost_only():
         server.server_close()
 
 
+@pytest.mark.parametrize("port, message", [
+    (99999, "--port 99999: a port is 0-65535"),
+    ("busy", "cannot listen on 127.0.0.1:{port} (Address already in use); try another port or --port 0"),
+])
+def test_serve_on_a_bad_or_busy_port_is_one_line(tmp_path, capsys, port, message):
+    busy, _ = serve_in_thread("<html></html>")  # a real listener holding a port
+    try:
+        number = busy.server_address[1] if port == "busy" else port
+        status = main(["viz", "viz_tiny_test", "--img-size", "8", "--out", str(tmp_path / "t.html"), "--serve",
+                       "--port", str(number)])
+        err = capsys.readouterr().err
+        assert status == ExitStatus.USAGE_ERROR and message.format(port=number) in err, err
+        assert len(err.strip().splitlines()) == 1 and (tmp_path / "t.html").exists()  # the page is still written
+    finally:
+        busy.shutdown()
+        busy.server_close()
+
+
 def test_cli_writes_the_page(tmp_path, capsys):
     out = tmp_path / "tiny.html"
     assert main(["viz", "viz_tiny_test", "--img-size", "8", "--out", str(out)]) == 0
@@ -114,6 +133,6 @@ def test_cli_writes_the_page(tmp_path, capsys):
     (["viz", "viz_tiny_test", "--img-size", "1"], "viz_tiny_test cannot run at 1px: RuntimeError: Calculated padded"),
 ])
 def test_cli_bad_input_is_one_line(capsys, argv, message):
-    assert main(argv) == 2
+    assert main(argv) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1

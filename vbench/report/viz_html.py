@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 
+from vbench.errors import VBenchError
 from vbench.report.viz import ModelTree
 
 __all__ = ["viz_html", "make_server", "serve", "serve_in_thread", "HOST"]
@@ -128,7 +129,13 @@ def make_server(page: str, port: int = 8000) -> http.server.ThreadingHTTPServer:
         def log_message(self, *args):  # one line per request on stderr is noise here
             pass
 
-    return http.server.ThreadingHTTPServer((HOST, port), Handler)
+    if not 0 <= port <= 65535:
+        raise VBenchError(f"--port {port}: a port is 0-65535 (0 = any free port)")
+    try:
+        return http.server.ThreadingHTTPServer((HOST, port), Handler)
+    except OSError as exc:  # busy port, or one below 1024 without the right to bind it
+        raise VBenchError(f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror or exc}); "
+                          "try another port or --port 0") from None
 
 
 def serve(page: str, port: int = 8000, on_ready: Callable[[str], None] | None = None) -> None:
