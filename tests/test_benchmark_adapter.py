@@ -39,3 +39,15 @@ def test_runs_saved_at_once_into_one_folder_get_numbers_of_their_own(tmp_path):
     assert sorted(p.name for p in paths) == [f"{n:04d}_run.json" for n in range(1, 9)]
     assert sorted(json.loads(p.read_text())["saver"] for p in paths) == list(range(8))
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_machine_info_warning_names_the_differing_keys_of_the_installed_pytest_benchmark(pytestconfig):
+    from pytest_benchmark import plugin as pb_plugin
+
+    from vbench.benchmark_adapter import machine_info_diff
+
+    impls = pytestconfig.pluginmanager.hook.pytest_benchmark_compare_machine_info.get_hookimpls()
+    assert any(impl.plugin is pb_plugin for impl in impls)  # the implementation the adapter swaps is there
+    assert [i.function.__name__ for i in impls if i.plugin is pb_plugin] == ["warn_keys"]  # swapped in this run
+    assert machine_info_diff({"a": 1, "cpu": {"x": [1], "y": 2}}, {"a": 1, "cpu": {"x": [1], "y": 3}, "z": 0}) == [
+        "cpu.y", "z"]

@@ -174,10 +174,24 @@ def test_foreign_baseline_refused_in_one_line_unless_allowed(project):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: vbench gate: baseline * hardware key nvidia-h100-80gb-hbm3-cuda12.8-torch2.14.1, "
                                  f"this run is {local_key()}; refusing to compare*"])
+    # not buried: pytest-benchmark's own warning names the differing keys instead of dumping both dicts (~5 KB)
+    output = result.stdout.str() + result.stderr.str()
+    assert len(output) < 2000 and "VS saved" not in output, len(output)
     allowed = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-compare={foreign}",
                   "--vb-allow-foreign-baseline", "--vb-fail-on", DETERMINISTIC)
     assert allowed.ret == 0
     allowed.stdout.fnmatch_lines(["*tiny_net-eager-bs1-32px*cross-hardware*"])
+
+
+@pytest.mark.parametrize("value, message", [
+    (".", "--benchmark-compare=. is a folder"),
+    ("sub/0001", "--benchmark-compare=sub/0001 is no file"),
+])
+def test_compare_given_a_folder_or_a_missing_path_is_one_line(project, value, message):
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-compare={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}: give a stored run's number or a JSON file*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
 @pytest.mark.parametrize("name, message", [

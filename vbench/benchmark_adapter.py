@@ -6,6 +6,8 @@ installed version in tests/test_benchmark_adapter.py).
 - :func:`make_writes_atomic` routes its two JSON writers (``--benchmark-json`` and the storage's
   ``save``) through a temporary file, and gives every stored run a number of its own even when
   several runs save into one folder at once;
+- :func:`concise_machine_info_warning` replaces pytest-benchmark's machine_info warning (both dicts
+  dumped whole, ~5 KB) with the names of the keys that differ;
 - :func:`fixture_limits` reads ``--benchmark-max-time`` / ``--benchmark-min-rounds`` from a
   ``benchmark`` fixture, for rounds vbench runs through ``pedantic``.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from vbench.compare.io import atomic_write_bytes
 
-__all__ = ["storage_keyed_by", "make_writes_atomic", "fixture_limits", "narrow_default_columns", "TABLE_COLUMNS",
+__all__ = ["storage_keyed_by", "make_writes_atomic", "concise_machine_info_warning", "machine_info_diff", "fixture_limits", "narrow_default_columns", "TABLE_COLUMNS",
            "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_ROUNDS"]
 
 # pytest-benchmark's table with its ten default columns is ~230 characters wide per row; vbench's own
@@ -116,3 +118,39 @@ def make_writes_atomic(bs) -> None:
             self.logger.info(f"Saved benchmark data in: {output_file}")
 
         storage.save = types.MethodType(save, storage)
+
+
+def machine_info_diff(current: dict, saved: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the machine_info keys whose values differ between ``current`` and ``saved``."""
+    out = []
+    for key in sorted(set(current) | set(saved), key=str):
+        a, b = current.get(key), saved.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(machine_info_diff(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def concise_machine_info_warning(config) -> None:
+    """Make pytest-benchmark's ``pytest_benchmark_compare_machine_info`` name the differing keys only.
+
+    Its implementation lives in ``pytest_benchmark.plugin`` and every implementation of the hook runs,
+    so the registered function itself is swapped (before pytest-benchmark's ``pytest_configure``
+    loads the baseline). vbench's gate refuses other hardware on its own, in one line.
+    """
+    import pytest_benchmark.plugin as pb_plugin
+
+    def warn_keys(config, benchmarksession, machine_info, compared_benchmark):
+        import json
+
+        current = json.loads(json.dumps(machine_info, default=str))  # tuples as lists, as they were saved
+        differ = machine_info_diff(current, compared_benchmark.get("machine_info") or {})
+        differ.sort(key=lambda name: name != "hardware_key")  # the one that decides comes first
+        if differ:
+            shown = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
+            benchmarksession.logger.warning(f"baseline machine_info differs in {shown}")
+
+    for impl in config.pluginmanager.hook.pytest_benchmark_compare_machine_info.get_hookimpls():
+        if impl.plugin is pb_plugin:
+            impl.function = warn_keys

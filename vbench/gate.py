@@ -276,11 +276,25 @@ def _explicit_file(compare) -> Path | None:
     return path if path.suffix == ".json" or path.is_file() else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's pytest_configure, which loads the baseline
+def pytest_configure(config: pytest.Config) -> None:
+    from vbench.benchmark_adapter import concise_machine_info_warning
+
+    concise_machine_info_warning(config)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
     # An explicitly named baseline file is checked before pytest-benchmark reads it (it would log a
     # long warning, or fail on a file without machine_info).
-    explicit = _explicit_file(config.getoption("benchmark_compare", None))
+    compare = config.getoption("benchmark_compare", None)
+    if isinstance(compare, str) and Path(compare).suffix != ".json" and ("/" in compare or Path(compare).is_dir()) \
+            and not Path(compare).is_file():
+        # pytest-benchmark globs the value inside its storage folder: a path there is an INTERNALERROR
+        what = "is a folder" if Path(compare).is_dir() else "is no file"
+        raise pytest.UsageError(f"--benchmark-compare={compare} {what}: give a stored run's number or a JSON "
+                                "file (a storage folder goes to --benchmark-storage)")
+    explicit = _explicit_file(compare)
     if explicit is not None:
         try:
             load_run(explicit)
