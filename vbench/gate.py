@@ -376,6 +376,11 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
         report = gate.build_report(config)
         if report is not None:
             output_json["vbench_gate"] = report.as_dict()
+        if gate.interrupted:  # Ctrl-C while confirming: the saved run is incomplete, never a baseline
+            from vbench.plugin import session_of
+
+            session_of(config).interrupted = True
+            output_json.get("vbench", {})["complete"] = False  # in case vbench's own fields came first
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

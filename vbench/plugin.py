@@ -324,16 +324,18 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     return report
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's, which writes the JSON
-def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest-benchmark's wrapper, which writes the JSON
+def pytest_sessionfinish(session: pytest.Session, exitstatus):
     vb = session.config.stash.get(_SESSION, None)
-    if vb is None:
-        return
-    vb.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
-    if exitstatus == pytest.ExitCode.TESTS_FAILED and vb.failed["bad_input"] and not vb.failed["other"]:
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # bad input met in a cell is not a regression
-    if vb._runner is not None:
-        vb._runner.release()
+    if vb is not None:
+        vb.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        if exitstatus == pytest.ExitCode.TESTS_FAILED and vb.failed["bad_input"] and not vb.failed["other"]:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # bad input met in a cell is not a regression
+    try:
+        return (yield)
+    finally:
+        if vb is not None and vb._runner is not None:
+            vb._runner.release()
 
 
 @pytest.fixture(scope="session")
