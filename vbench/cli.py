@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from vbench.errors import VBenchError
+from vbench.history.commands import add_bisect, add_history
 
 __all__ = ["main", "build_parser"]
 
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_viz(sub)
     _add_compare(sub)
     _add_ab(sub)
+    add_history(sub)
+    add_bisect(sub)
     _add_doctor(sub)
     return parser
 
