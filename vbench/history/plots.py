@@ -22,7 +22,7 @@ def _ticks(sessions: Sequence[Session]) -> tuple[list[int], list[str]]:
     return positions, [sessions[i].label[:7] for i in positions]
 
 
-def cell_figure(cell: str, trends: Sequence[Trend], sessions: Sequence[Session]):
+def cell_figure(trends: Sequence[Trend], sessions: Sequence[Session]):
     """A figure for one cell: one panel per metric (``trends`` of that cell)."""
     fig, axes = new_figure(len(trends), 1, width=3.6, height=2.4)
     positions, labels = _ticks(sessions)
@@ -42,18 +42,17 @@ def cell_figure(cell: str, trends: Sequence[Trend], sessions: Sequence[Session])
                 ax.hlines(level, start - 0.3, end - 0.7, color="#888", lw=1, ls=":")
         for step in trend.steps:
             ax.axvline((step.before + step.after) / 2, color="#c0392b", ls="--", lw=1.2)
-            ax.annotate(f"{step.size:+.0%}", ((step.before + step.after) / 2, 1.0), xycoords=("data", "axes fraction"),
-                        ha="center", va="bottom", fontsize=7, color="#c0392b")
+            ax.annotate(f" {step.size:+.0%}", ((step.before + step.after) / 2, 0.97),
+                        xycoords=("data", "axes fraction"), ha="left", va="top", fontsize=7, color="#c0392b")
         gated = "" if trend.window else " (not gated)"
         ax.set_title(f"{metric.name}{gated}", fontsize=8)
         ax.set_ylabel(metric.unit, fontsize=7)
         ax.set_xticks(positions, labels, rotation=60, fontsize=6, ha="right")
         ax.tick_params(axis="y", labelsize=7)
         ax.set_xlim(-0.6, len(sessions) - 0.4)
-    fig.suptitle(cell, fontsize=9)
-    return fig
+    return fig  # the page's heading names the cell
 
 
-def cell_png(cell: str, trends: Sequence[Trend], sessions: Sequence[Session]) -> bytes:
+def cell_png(trends: Sequence[Trend], sessions: Sequence[Session]) -> bytes:
     """:func:`cell_figure` as PNG bytes."""
-    return figure_png(cell_figure(cell, trends, sessions), dpi=90)
+    return figure_png(cell_figure(trends, sessions), dpi=90)

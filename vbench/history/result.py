@@ -14,10 +14,12 @@ from vbench.history.series import History, build_history, find_sessions, load_se
 from vbench.history.trends import Trend, analyse
 from vbench.errors import VBenchError
 
-__all__ = ["MIN_SESSIONS", "HistoryResult", "history_of", "write_history", "cell_pngs"]
+__all__ = ["MIN_SESSIONS", "REPORT_SESSIONS", "HistoryResult", "history_of", "report_trends", "write_history", "cell_pngs"]
 
 # Two segments of MIN_SIZE sessions each: fewer cannot show a step.
 MIN_SESSIONS = 2 * MIN_SIZE
+# `vbench report` shows trends for a storage folder with at least this many sessions of one key.
+REPORT_SESSIONS = 3
 
 
 @dataclass
@@ -74,6 +76,20 @@ def history_of(targets: Sequence[str | Path], *, hardware: str | None = None, ke
     return HistoryResult(history, trends, alpha, MIN_SIZE, baseline_runs)
 
 
+def report_trends(targets: Sequence[str | Path]) -> HistoryResult | None:
+    """The history ``vbench report`` shows as its Trends section: that of the storage folders among
+    ``targets`` when they hold at least :data:`REPORT_SESSIONS` sessions of one hardware key; None
+    otherwise (files alone are runs to compare, not a history)."""
+    folders = [t for t in targets if Path(t).is_dir()]
+    if not folders:
+        return None
+    try:
+        result = history_of(folders)
+    except VBenchError:
+        return None  # nothing the report needs; `vbench history` says why in one line
+    return result if len(result.history.sessions) >= REPORT_SESSIONS else None
+
+
 def cell_pngs(result: HistoryResult) -> dict[str, bytes]:
     """One PNG per cell (fullname -> bytes), a panel per metric."""
     from vbench.history.plots import cell_png
@@ -81,7 +97,7 @@ def cell_pngs(result: HistoryResult) -> dict[str, bytes]:
     by_cell: dict[str, list[Trend]] = {}
     for trend in result.trends:
         by_cell.setdefault(trend.series.fullname, []).append(trend)
-    return {name: cell_png(trends[0].series.cell, trends, result.history.sessions) for name, trends in by_cell.items()}
+    return {name: cell_png(trends, result.history.sessions) for name, trends in by_cell.items()}
 
 
 def write_history(result: HistoryResult, out_dir: str | Path) -> HistoryResult:

@@ -9,7 +9,6 @@ start), so a history point is exactly what the gate judges. Files are read throu
 
 from __future__ import annotations
 
-import fnmatch
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from vbench.compare.runs import Run, load_run
 from vbench.compare.verdicts import METRICS, Metric
 from vbench.errors import VBenchError
 
-__all__ = ["Session", "Series", "History", "find_sessions", "load_sessions", "build_history", "cell_filter"]
+__all__ = ["TREND_METRICS", "Session", "Series", "History", "find_sessions", "load_sessions", "build_history", "cell_filter"]
 
 # Judged metrics only: gmacs and params are equalities ("model changed"), not trends.
 TREND_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if not m.equal)
