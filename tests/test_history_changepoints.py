@@ -18,8 +18,9 @@ def test_the_vectorized_search_computes_the_energy_statistic_of_its_definition()
     dist = np.abs(np.subtract.outer(x, x))[None]
     q, tau = _best_split(dist, 0, len(x), 2)
     assert tau[0] == 6
-    assert q[0] == pytest.approx(energy_statistic(x, 6))
-    assert q[0] == pytest.approx(max(energy_statistic(x, t) for t in range(2, len(x) - 1)), rel=1e-9) or q[0] > 0
+    assert q[0] == pytest.approx(energy_statistic(x, 6))  # here the best split runs to the series' end
+    # the search also tries inner ends, so it is never below the best split to the end
+    assert q[0] >= max(energy_statistic(x, t) for t in range(2, len(x) - 1)) - 1e-12
 
 
 @pytest.mark.parametrize("seed", range(3))
