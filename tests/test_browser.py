@@ -117,3 +117,52 @@ def test_served_visualizer_loads(browser, resnet_page):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _stored_history(folder: Path) -> Path:
+    """14 stored sessions of three cells; resnet18's time and norm_time step up +40% at the 9th commit."""
+    import numpy as np
+
+    from history_helpers import write_session
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for i in range(14):
+        noise = {m: float(np.exp(rng.normal(0, 0.015))) for m in ("resnet18", "vit_tiny", "mobilenetv3")}
+        slow = 1.4 if i >= 8 else 1.0
+        ms = {"resnet18": 12.0 * slow * noise["resnet18"], "vit_tiny": 20.0 * noise["vit_tiny"],
+              "mobilenetv3": 6.0 * noise["mobilenetv3"]}
+        write_session(folder / f"{i + 1:04d}_s.json", i, ms, norm={m: v / 4 for m, v in ms.items()})
+    return folder
+
+
+def test_history_page_renders_a_plot_per_cell(browser, tmp_path):
+    from vbench.history import history_of, write_history
+
+    storage = _stored_history(tmp_path / ".benchmarks" / "test-cpu-2t-torch2")
+    result = write_history(history_of([storage]), tmp_path / "out")
+    page = browser.new_page()
+    page.goto(result.files["history.html"].as_uri())
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all("img.trend", "els => els.map(e => [e.dataset.cell, e.complete && e.naturalWidth > 0])")
+    assert [ok for _, ok in images] == [True, True, True]
+    assert "resnet18" in images[0][0]  # the cell with a step comes first
+    steps = page.locator("tr.step").all_inner_texts()
+    assert len(steps) == 3 and all("resnet18" in s and "+4" in s for s in steps)  # time, p90, norm_time
+    _shot(page, tmp_path, "history.png", full_page=True)
+    page.close()
+
+
+def test_report_of_a_storage_folder_shows_trends(browser, tmp_path):
+    storage = _stored_history(tmp_path / ".benchmarks" / "test-cpu-2t-torch2")
+    result = write_report([storage], tmp_path / "out")
+    assert "## Trends" in result.files["summary.md"].read_text()
+    page = browser.new_page()
+    page.goto(result.files["report.html"].as_uri())
+    page.wait_for_load_state("load")
+    assert page.locator("#trends").is_visible()
+    loaded = page.eval_on_selector_all("img.trend", "els => els.map(e => e.complete && e.naturalWidth > 0)")
+    assert loaded == [True, True, True]
+    page.close()
+    single = write_report([SMOKE], tmp_path / "single")  # one run: no history to show
+    assert "Trends" not in single.files["report.html"].read_text()

@@ -16,6 +16,7 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from vbench.errors import ExitStatus, VBenchError
+from vbench.history.commands import add_bisect, add_history
 
 __all__ = ["main", "build_parser"]
 
@@ -258,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_viz(sub)
     _add_compare(sub)
     _add_ab(sub)
+    add_history(sub)
+    add_bisect(sub)
     _add_doctor(sub)
     return parser
 

@@ -35,6 +35,9 @@ __all__ = ["GateSession", "gate_of"]
 MAX_TERMINAL_ROWS = 60
 CONFIRM_STEP = 2  # fresh sessions per confirmation step
 SPARE_SESSIONS = 2  # older stored sessions read too, to stand in for whole-session outliers
+# Stored sessions read as the history that places each cell's baseline after its last step (a step
+# needs at least two sessions on each side, and its permutation test more to reach p < 0.01).
+HISTORY_SESSIONS = 20
 
 
 @dataclass
@@ -49,6 +52,8 @@ class GateSession:
     saving: bool
     compare_requested: bool
     baseline_paths: list[Path] = field(default_factory=list)
+    history_paths: list[Path] = field(default_factory=list)  # the newest stored sessions, for the steps
+    windows: dict = field(default_factory=dict)  # (cell fullname, metric) -> sessions after its last step
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
     interrupted: bool = False  # Ctrl-C during the fresh-session confirmation
@@ -94,6 +99,7 @@ class GateSession:
         baselines = self._load_baselines()
         if not baselines:
             return None
+        self.windows = self._history_windows(baselines)
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
         why_not = self._why_no_confirmation(config)
@@ -137,6 +143,25 @@ class GateSession:
                 self.notes.append(f"baseline session skipped: {exc}")
         return runs
 
+    def _history_windows(self, baselines: list[Run]) -> dict:
+        """Per cell and metric, the stored sessions after its last accepted step (docs/gate.md), from
+        the newest stored sessions; unreadable ones were named by the baseline selection already."""
+        from vbench.history.trends import gate_windows
+
+        loaded = {b.source: b for b in baselines}
+        runs = []
+        for path in self.history_paths:
+            if str(path) in loaded:
+                runs.append(loaded[str(path)])
+                continue
+            try:
+                runs.append(load_run(path))
+            except VBenchError:
+                continue
+        windows = gate_windows(runs, self.hardware_key, self.settings.policy.tolerance)
+        self.notes += windows.notes
+        return windows.sessions
+
     def _compare(self, config: pytest.Config, benchmarks, baselines: list[Run], planned: int) -> Report:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
@@ -145,7 +170,7 @@ class GateSession:
         }
         current = run_from_json(data, "this run", require_samples=False)
         report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
-                                  confirm_planned=planned, keep=self.settings.baseline_runs)
+                                  confirm_planned=planned, keep=self.settings.baseline_runs, windows=self.windows)
         report.notes[:0] = self.notes
         return report
 
@@ -338,6 +363,8 @@ def _start(config: pytest.Config, bs) -> GateSession:
         raise VBenchError(f"--benchmark-compare={bs.compare}: no stored run matches in {bs.storage}")
     from vbench.schema import SCHEMA_VERSION
 
+    if bs.compare is True:  # the whole stored history; a named run is judged against that run alone
+        gate.history_paths = paths[-HISTORY_SESSIONS:]
     gate.baseline_paths, gate.notes = select_baselines(paths, settings.baseline_runs, gate.hardware_key,
                                                        allow_foreign=settings.allow_foreign,
                                                        schema_version=SCHEMA_VERSION, spare=SPARE_SESSIONS)

@@ -27,7 +27,15 @@ from vbench.compare.runs import load_run
 from vbench.errors import VBenchError, telling_line
 from vbench.interleave import PairSession, run_pair, session_cpus
 
-__all__ = ["ABResult", "run_ab", "speedups"]
+__all__ = ["ABResult", "SessionFailed", "run_ab", "speedups"]
+
+
+class SessionFailed(VBenchError):
+    """A pytest session of one side (``side``: ``A`` or ``B``) failed: its revision did not build or run."""
+
+    def __init__(self, message: str, side: str):
+        super().__init__(message)
+        self.side = side
 
 
 @dataclass
@@ -106,7 +114,7 @@ def run_ab(
             for side in sorted(revs, key=lambda s: status[s] < 0):  # the side that failed first, not the one stopped
                 if status[side] != 0 or not paths[side].is_file():
                     why = telling_line(paths[side].with_suffix(".log").read_text(errors="replace"))
-                    raise VBenchError(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}")
+                    raise SessionFailed(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}", side)
                 files[side].append(paths[side])
         pairs = [(load_run(a), load_run(b)) for a, b in zip(files["A"], files["B"])]
     finally:

@@ -10,7 +10,7 @@ the JSON state ``m``, ``alpha`` and the per-check level.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,13 +158,17 @@ def compare_sessions(
     allow_foreign: bool = False,
     confirm_planned: int = 0,
     keep: int | None = None,
+    windows: Mapping[tuple[str, str], frozenset[str]] | None = None,
 ) -> Report:
     """Judge every cell of ``current`` (one session, with any fresh confirmation sessions in its
     cells' ``gate_confirm``) against ``baselines`` (sessions, oldest first): the newest ``keep``
     (all when None) of those left after whole-session outliers are left out.
 
     ``confirm_planned``: fresh sessions the gate runs for a suspect cell (for the "can catch"
-    column). Raises :class:`~vbench.compare.runs.ForeignBaselineError` when a hardware key differs
+    column). ``windows`` (from the history, :func:`vbench.history.baseline_windows`): per (baseline
+    cell fullname, metric name), the sources of the sessions after its last accepted change point; that
+    check is judged against those of ``baselines`` only, when at least two of them are among them.
+    Raises :class:`~vbench.compare.runs.ForeignBaselineError` when a hardware key differs
     and ``allow_foreign`` is false; with it, every row is marked cross-hardware.
     """
     policy = policy or GatePolicy()
@@ -182,7 +186,8 @@ def compare_sessions(
     entries: list[Row | _Check] = []
     matched: set[str] = set()
     for cur in current.cells.values():
-        matches = [m for b in baselines if (m := match_cell(b, cur)) is not None]
+        sourced = [(b.source, m) for b in baselines if (m := match_cell(b, cur)) is not None]
+        matches = [m for _, m in sourced]
         if not matches:
             entries.append(Row(cur.display, "-", NEW, note="not in the baseline", fullname=cur.fullname))
             continue
@@ -192,7 +197,9 @@ def compare_sessions(
                 if (row := _equal_row(metric, cur, matches[-1])) is not None:
                     entries.append(row)
                 continue
-            usable, note = _usable(metric, cur, matches)
+            window, window_note = _after_step(metric, sourced, windows)
+            usable, note = _usable(metric, cur, window)
+            note = "; ".join(n for n in (window_note, note) if n)
             values = [v for m in usable if (v := metric.value(m)) is not None]
             value = metric.value(cur)
             if (value is not None and not log_values([value])) or (values and not log_values(values)):
@@ -238,6 +245,18 @@ def compare_sessions(
         for row in report.rows:
             row.note = "cross-hardware" + (f"; {row.note}" if row.note else "")
     return report
+
+
+def _after_step(metric: Metric, sourced: list[tuple[str, CellRecord]],
+                windows: Mapping[tuple[str, str], frozenset[str]] | None) -> tuple[list[CellRecord], str]:
+    """The baseline records of one cell and metric after its last accepted change point (all of them
+    without one, or when fewer than two baseline sessions follow it), and a note when that shortened
+    them."""
+    window = windows.get((sourced[-1][1].fullname, metric.name)) if windows else None
+    inside = [m for source, m in sourced if window is not None and source in window]
+    if len(inside) >= 2 and len(inside) < len(sourced):
+        return inside, f"baseline: the {len(inside)} session(s) after a step in the history"
+    return [m for _, m in sourced], ""
 
 
 def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:

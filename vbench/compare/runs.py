@@ -86,6 +86,8 @@ class Run:
     complete: bool | None = None  # vbench.complete: False for a session interrupted before its end
     schema_version: int | None = None  # vbench.schema_version
     deselected: set[str] = field(default_factory=set)  # fullnames of cells -k / -m deselected (vbench.deselected)
+    commit_info: dict[str, Any] = field(default_factory=dict)  # pytest-benchmark's git info (id, time, branch, dirty)
+    datetime: str | None = None  # when the session ran (pytest-benchmark's ISO time)
 
     def missing_samples(self) -> list[str]:
         return [c.label for c in self.cells.values() if not c.samples]
@@ -99,6 +101,9 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
     if not isinstance(machine, Mapping):
         raise VBenchError(f"{source} is not pytest-benchmark JSON (no 'machine_info')")
     run = Run(source, machine.get("hardware_key"), machine_info=dict(machine))
+    if isinstance(data.get("commit_info"), Mapping):
+        run.commit_info = dict(data["commit_info"])
+    run.datetime = data["datetime"] if isinstance(data.get("datetime"), str) else None
     for i, bench in enumerate(data["benchmarks"]):
         if not isinstance(bench, Mapping) or not isinstance(bench.get("stats"), Mapping) or "fullname" not in bench:
             raise VBenchError(f"{source} is not pytest-benchmark JSON (benchmark {i + 1} has no 'fullname'/'stats')")

@@ -41,6 +41,18 @@ def build_report(frame: pd.DataFrame, baseline: str | None = None, threshold: fl
     return ReportResult(frame, current, base, verdicts, recommend(current), plots)
 
 
+def _trends(runs: Sequence[str | Path]) -> tuple[str, str]:
+    """The Trends section (Markdown, HTML) for storage folders with many sessions; empty otherwise."""
+    from vbench.history.render import render_markdown, trends_html
+    from vbench.history.result import cell_pngs, report_trends
+
+    history = report_trends(runs)
+    if history is None:
+        return "", ""
+    body = render_markdown(history).split("\n", 1)[1]  # its own title becomes the section's
+    return "\n## Trends\n" + body, "<h2 id='trends'>Trends</h2>\n" + trends_html(history, cell_pngs(history), "h3")
+
+
 def write_report(
     runs: Sequence[str | Path], out_dir: str | Path, *, baseline: str | None = None, threshold: float = 0.05,
 ) -> ReportResult:
@@ -61,10 +73,12 @@ def write_report(
         path.write_bytes(pngs[plot.name])
         result.files[f"plots/{plot.name}.png"] = path
     result.files["cells.csv"] = write_csv(result.frame, out / "cells.csv")
+    trends_md, trends_page = _trends(runs)
     md = out / "summary.md"
-    md.write_text(summary_markdown(result.current, result.recommendations, result.verdicts, result.plots))
+    md.write_text(summary_markdown(result.current, result.recommendations, result.verdicts, result.plots) + trends_md)
     result.files["summary.md"] = md
     page = out / "report.html"
-    page.write_text(report_html(result.current, result.recommendations, result.verdicts, result.plots, pngs))
+    page.write_text(report_html(result.current, result.recommendations, result.verdicts, result.plots, pngs,
+                                trends_page))
     result.files["report.html"] = page
     return result

@@ -76,8 +76,10 @@ def report_html(
     verdicts: pd.DataFrame | None,
     plots: Sequence,
     pngs: dict[str, bytes],
+    trends: str = "",
 ) -> str:
-    """The whole page as a string."""
+    """The whole page as a string; ``trends`` is the Trends section (HTML from :mod:`vbench.history`)
+    for a storage folder with many sessions, placed after the plots."""
     runs = pd.DataFrame(current.attrs.get("runs", []), columns=["run", "hardware_key", "datetime", "commit", "cells"])
     hws = sorted(current["hardware_key"].unique())
     parts = [
@@ -107,6 +109,8 @@ def report_html(
                   "<p class='small'>ratio = current / baseline median time per batch; above 1 is slower.</p>",
                   html_table(verdicts, row_class="verdict")]
     parts += ["<h2 id='plots'>Plots</h2>", _plots_html(plots, pngs)]
+    if trends:
+        parts.append(trends)
     parts += ["<h2 id='cells'>Cells</h2>",
               f"<p class='small'>{BLANK} = not recorded by that run (older schema) or not applicable. "
               "Every column is in cells.csv.</p><div class='hw'>"]
