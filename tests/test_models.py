@@ -86,6 +86,7 @@ BAD_CHECKPOINTS = {  # name: (how the file is made, the one line it must give)
     "missing": (None, "file does not exist"),
     "empty": (lambda p, good: p.write_bytes(b""), "file is empty"),
     "junk": (lambda p, good: p.write_bytes(b"not a checkpoint" * 100), "not a PyTorch checkpoint"),
+    "junk-pickle-memo": (lambda p, good: p.write_bytes(b"junk" * 100), "not a PyTorch checkpoint"),
     "truncated-half": (lambda p, good: p.write_bytes(good[: len(good) // 2]), "truncated or corrupt"),
     "truncated-tail": (lambda p, good: p.write_bytes(good[:-10]), "truncated or corrupt"),
     "truncated-head": (lambda p, good: p.write_bytes(good[:100]), "truncated or corrupt"),

@@ -37,6 +37,8 @@ def _load_torch(path: Path) -> object:
         if "central directory" in text or "zip archive" in text or isinstance(exc, (EOFError, OSError)):
             raise _fail(path, "truncated or corrupt (an incomplete checkpoint archive)") from None
         raise _fail(path, f"cannot be read: {text.splitlines()[0][:160] if text else type(exc).__name__}") from None
+    except Exception:  # the weights-only unpickler met bytes it cannot parse (KeyError, TypeError, ...)
+        raise _fail(path, "not a PyTorch checkpoint (corrupt, or another format)") from None
 
 
 def _load_safetensors(path: Path) -> object:

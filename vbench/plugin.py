@@ -130,6 +130,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:FutureWarning")
     try:
         settings = resolve_settings(lambda spec: _raw_option(config, spec))
+        if settings.matrix:  # read here first: its errors are the matrix's, not the gate's (which reads gate:)
+            load_matrix(settings.matrix)
     except VBenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     _apply_torch_flags(settings)

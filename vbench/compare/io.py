@@ -32,6 +32,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         _discard(tmp)
+        blocking = next((p for p in path.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():  # mkdir's "File exists" would not say which
+            raise VBenchError(f"cannot write {path}: {blocking} is a file, not a folder") from None
         raise VBenchError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:  # KeyboardInterrupt included: drop the partial temp file, keep the old target
         _discard(tmp)
