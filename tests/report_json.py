@@ -10,13 +10,23 @@ import numpy as np
 
 from vbench.schema import FIELDS, SCHEMA_VERSION
 
-__all__ = ["cell", "write_run"]
+__all__ = ["guard", "cell", "write_run"]
+
+
+def guard(precision: str, err: float, top1: float = 1.0) -> str:
+    """What the correctness guard writes in ``correctness`` for these numbers under its default
+    tolerances (``mean_rel_err`` is ``err / 10``, as in :func:`cell`): ``ok`` or its failure message."""
+    from vbench.correctness import DEFAULT_TOLERANCES, Agreement, check_agreement
+
+    return check_agreement(Agreement(top1, err, err / 10), precision, DEFAULT_TOLERANCES) or "ok"
 
 
 def cell(model: str, opt: str, bs: int, ms: float, *, spread: float = 0.01, precision: str = "fp32",
          mode: str = "inference", img: int = 64, mem_mb: float = 1000.0, top1: float = 1.0,
          err: float = 0.0, gmacs: float = 1.0, rounds: int = 20, **extra: Any) -> dict[str, Any]:
-    """One benchmark entry whose per-round times are ``ms`` +- ``spread`` (fraction), evenly spread."""
+    """One benchmark entry whose per-round times are ``ms`` +- ``spread`` (fraction), evenly spread.
+
+    The guard's ``correctness`` is ``ok`` unless ``extra`` sets it (a failure message, or None)."""
     samples = list(np.linspace(ms * (1 - spread), ms * (1 + spread), rounds) / 1e3)
     arr = np.asarray(samples)
     q1, med, q3 = np.percentile(arr, [25, 50, 75])
@@ -27,7 +37,7 @@ def cell(model: str, opt: str, bs: int, ms: float, *, spread: float = 0.01, prec
         latency_ms_p90=float(np.percentile(arr, 90) * 1e3), latency_ms_p99=float(np.percentile(arr, 99) * 1e3),
         latency_ms_per_sample=med * 1e3 / bs, rounds=rounds, peak_rss_mb=mem_mb, params=1000,
         trainable_params=1000, gmacs=gmacs, gflops=2 * gmacs, top1_agreement=top1, max_rel_err=err,
-        mean_rel_err=err / 10,
+        mean_rel_err=err / 10, correctness="ok",
     )
     info.update(extra)
     stats = {"min": float(arr.min()), "max": float(arr.max()), "mean": float(arr.mean()),

@@ -1,4 +1,5 @@
-"""TensorRT: everything that needs no TensorRT (no machine here has it; see README, "Deployment backends")."""
+"""TensorRT: everything that needs no TensorRT (TensorRT itself needs NVIDIA's libraries and a GPU;
+see docs/backends.md)."""
 
 from __future__ import annotations
 

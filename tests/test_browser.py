@@ -17,7 +17,8 @@ from vbench.report import write_report
 from vbench.report.viz import module_tree
 from vbench.report.viz_html import serve_in_thread, viz_html
 
-SMOKE = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "smoke-cpu-2026-11-22.json"
+# A run whose cells carry the correctness guard's verdict (only those can be recommended).
+SMOKE = Path(__file__).resolve().parent.parent / "fixtures" / "cpu" / "2026-11-22-smoke-amd-epyc-2t.json"
 # Flags that keep headless Chromium quiet and offline in containers (root, no GPU, no network).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]

@@ -94,15 +94,22 @@ def test_two_runs_and_two_machines_through_the_cli(tmp_path, capsys):
     c = write_run(tmp_path / "c.json", [cell("m", "eager", 1, 3.0), cell("m", "bf16", 1, 1.0, precision="bf16")],
                   hardware_key="hw-2", when="2026-01-03T00:00:00")
     out = tmp_path / "out"
-    assert main(["report", str(a), str(b), str(c), "--out", str(out)]) == 0
+    assert main(["report", str(a), str(b), str(c), "--out", str(out), "--threshold", "0.05"]) == 0
     stdout = capsys.readouterr().out
     assert "4 cells on 2 hardware key(s) from 3 run(s)" in stdout
+    # hw-2 has one run: nothing to compare; hw-1's newest run is judged by the gate against the other
+    assert "hw-1: vbench gate: 0 regressed, 0 inconclusive, 0 improved, 8 unchanged, 2 not gated" in stdout
     page = (out / "report.html").read_text()
-    assert "Baseline vs current" in page and '<tr class="slower">' in page
+    assert "Baseline vs current" in page and '<tr class="unchanged">' in page
     assert (out / "plots" / "comparison.png").is_file()
     md = (out / "summary.md").read_text()
     assert "### hw-1" in md and "### hw-2" in md
-    assert "| hw-1 | m | eager | inference | 1 | 64 | 10 | 13 | 1.3 | slower | a | b |" in md
+    # +30% against one baseline session is within what one session can tell apart (the gate says so)
+    assert ("| inference m-eager-bs1-64px | latency_median | 10.000 ms | 13.000 ms | +30.0% | >120.7% | 0.069 | "
+            "unchanged | spread assumed (10%): fewer than two baseline sessions; noisy: only a change above 121% "
+            "could show here |") in md
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert set(verdicts["hardware_key"]) == {"hw-1"} and set(verdicts["current_run"]) == {"b"}
 
 
 def test_pytest_benchmark_histogram_works_on_vbench_json(tmp_path):
@@ -118,7 +125,7 @@ def test_pytest_benchmark_histogram_works_on_vbench_json(tmp_path):
 
 
 def test_mfu_and_hardware_side_by_side(tmp_path):
-    from vbench.report import build_report, load_frame
+    from vbench.report import build_report, load_runs
     from vbench.report.plots import pareto_front
 
     runs = [
@@ -129,7 +136,7 @@ def test_mfu_and_hardware_side_by_side(tmp_path):
         ], hardware_key=hw, when=f"2026-01-0{k}T00:00:00")
         for k, hw in ((1, "gpu-fast"), (2, "gpu-slow"))
     ]
-    result = build_report(load_frame(runs))
+    result = build_report(load_runs(runs))
     plots = {p.name: p for p in result.plots}
     assert plots["mfu"].figure is not None
     # one heatmap panel per (hardware key, batch size) plus the colour bar: never pooled

@@ -1,4 +1,4 @@
-"""Baseline vs current: which run is which, per-cell verdicts, and hardware never mixed."""
+"""Baseline vs current: which runs are which, the gate's verdict words, and hardware never mixed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from report_json import cell, write_run
 
 from vbench.errors import VBenchError
-from vbench.report import load_frame, split_runs, verdict_rows
+from vbench.report import build_report, load_runs, split_runs
 
 
 def _two_runs(tmp_path, hw_b="hw-a", hw_c="hw-a"):
@@ -21,37 +21,44 @@ def _two_runs(tmp_path, hw_b="hw-a", hw_c="hw-a"):
     return base, cur
 
 
-def test_verdicts_from_ratio_of_medians(tmp_path):
+def test_time_order_decides_and_the_gate_gives_the_verdicts(tmp_path):
     # Given newest first on the command line: time order decides, not argument order.
     base, cur = _two_runs(tmp_path)
-    frame = load_frame([cur, base])
-    current, baseline = split_runs(frame)
-    assert set(current["run"]) == {"cur"} and set(baseline["run"]) == {"base"}
-    v = verdict_rows(baseline, current, threshold=0.05).set_index("optimization")
-    assert v.loc["eager", "ratio"] == pytest.approx(1.2)
-    assert v.loc["eager", "verdict"] == "slower"
-    assert v.loc["bf16", "ratio"] == pytest.approx(0.8)
-    assert v.loc["bf16", "verdict"] == "faster"
-    assert v.loc["channels_last", "verdict"] == "within noise"  # 8.0 +-5% vs 8.1 +-5%
-    assert v.loc["compile", "verdict"] == "gone"
-    assert v.loc["torchscript", "verdict"] == "new"
-    assert v.loc["eager", "baseline_ms"] == pytest.approx(10.0)
+    (split,) = split_runs(load_runs([cur, base]))
+    assert split.current.label == "cur" and [b.label for b in split.baselines] == ["base"]
+    result = build_report(load_runs([cur, base]))
+    assert set(result.current["run"]) == {"cur"} and set(result.baseline["run"]) == {"base"}
+    v = result.verdicts
+    cells = v[v["metric"] == "-"].set_index("optimization")["verdict"]
+    assert cells.to_dict() == {"torchscript": "new", "compile": "missing"}
+    time = v[v["metric"] == "latency_median"].set_index("optimization")
+    # on a CPU the gate reports absolute time and judges norm_time (these files have no probe samples)
+    assert set(time["verdict"]) == {"not gated"}
+    assert time.loc["eager", "baseline"] == pytest.approx(10.0) and time.loc["eager", "change"] == pytest.approx(0.2)
+    assert set(v["verdict"]) <= {"regressed", "inconclusive", "improved", "unchanged", "not gated", "new", "missing",
+                                 "model changed"}
 
 
 def test_explicit_baseline_label(tmp_path):
     base, cur = _two_runs(tmp_path)
-    frame = load_frame([base, cur])
-    current, baseline = split_runs(frame, baseline="cur")
-    assert set(current["run"]) == {"base"} and set(baseline["run"]) == {"cur"}
+    runs = load_runs([base, cur])
+    (split,) = split_runs(runs, baseline="cur")
+    assert split.current.label == "base" and [b.label for b in split.baselines] == ["cur"]
     with pytest.raises(VBenchError, match="baseline run 'nope' is not among"):
-        split_runs(frame, baseline="nope")
+        split_runs(runs, baseline="nope")
+
+
+def test_every_earlier_run_is_a_baseline_session(tmp_path):
+    runs = [write_run(tmp_path / f"s{i}.json", [cell("m", "eager", 1, 10.0 + i)], when=f"2026-01-0{i}T00:00:00")
+            for i in range(1, 5)]
+    (split,) = split_runs(load_runs(runs))
+    assert split.current.label == "s4" and [b.label for b in split.baselines] == ["s1", "s2", "s3"]
 
 
 def test_different_hardware_is_never_compared_or_pooled(tmp_path):
     base, cur = _two_runs(tmp_path, hw_b="gpu-x", hw_c="cpu-y")
-    frame = load_frame([base, cur])
-    current, baseline = split_runs(frame)
-    assert baseline is None
-    assert len(current) == len(frame) == 8
-    eager = current[current["optimization"] == "eager"].set_index("hardware_key")["latency_ms_p50"]
+    result = build_report(load_runs([base, cur]))
+    assert result.baseline is None and result.verdicts is None and result.comparisons == []
+    assert len(result.current) == len(result.frame) == 8
+    eager = result.current[result.current["optimization"] == "eager"].set_index("hardware_key")["latency_ms_p50"]
     assert eager.to_dict() == pytest.approx({"gpu-x": 10.0, "cpu-y": 12.0})

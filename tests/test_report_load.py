@@ -70,16 +70,19 @@ def test_storage_folder_is_searched_recursively(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("", "not JSON"),
-        ("{not json", "not JSON"),
+        ("", "is empty"),
+        ("{not json", "is not valid JSON"),
         (json.dumps({"results": [1, 2]}), "not pytest-benchmark JSON"),
+        (json.dumps({"machine_info": {}, "benchmarks": [{"name": "t", "extra_info": {}}]}),
+         "not pytest-benchmark JSON"),
         (json.dumps({"machine_info": {}, "benchmarks": []}), "empty run"),
-        (json.dumps({"machine_info": {}, "benchmarks": [{"name": "t", "extra_info": {}, "stats": {}}]}),
+        (json.dumps({"machine_info": {}, "benchmarks": [{"fullname": "t.py::t", "extra_info": {}, "stats": {}}]}),
          "without vbench cells"),
     ],
-    ids=["empty-file", "broken", "other-tool", "empty-run", "plain-pytest-benchmark"],
+    ids=["empty-file", "broken", "other-tool", "no-stats", "empty-run", "plain-pytest-benchmark"],
 )
 def test_bad_input_is_one_line_error(tmp_path, capsys, content, message):
+    # the gate's reader (vbench.compare.runs) reads the file; the report adds the vbench-cell checks
     path = tmp_path / "run.json"
     path.write_text(content)
     with pytest.raises(VBenchError, match=message):
@@ -87,6 +90,19 @@ def test_bad_input_is_one_line_error(tmp_path, capsys, content, message):
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == ExitStatus.USAGE_ERROR
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_the_report_reads_what_the_gate_reads():
+    from vbench.compare import load_run
+    from vbench.report import load_runs
+
+    (run,) = load_runs([SMOKE])
+    gate_run = load_run(SMOKE)
+    assert run.cells.keys() == gate_run.cells.keys() and run.label == SMOKE.stem
+    assert run.datetime and run.hardware_key == gate_run.hardware_key
+    frame = load_frame([SMOKE])
+    assert frame["fullname"].tolist() == list(gate_run.cells)
+    assert frame["samples_s"].tolist() == [c.samples for c in gate_run.cells.values()]
 
 
 def test_missing_path_and_empty_folder(tmp_path, capsys):

@@ -94,7 +94,7 @@ def test_training_step_records_phases_and_a_memory_breakdown_that_adds_up(runner
     # AdamW: two moments per parameter, plus a scalar step counter per tensor.
     assert result["mem_optimizer_state_mb"] == pytest.approx(2 * result["mem_weights_mb"], rel=1e-4)
     assert result["mem_activations_mb"] > 0
-    # The stated margin (README): the parts explain the measured step peak within 20% for full fine-tuning.
+    # The stated margin (docs/running.md): the parts explain the measured step peak within 20% for full fine-tuning.
     assert abs(result["mem_breakdown_gap_mb"]) <= 0.2 * result["mem_step_peak_mb"]
     assert result["top1_agreement"] == 1 and result["max_rel_err"] == 0
     assert result["train_flops_factor"] == 3

@@ -62,25 +62,36 @@ def _add_list(sub) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from vbench.report import write_report
 
-    if not 0 <= args.threshold < 1:
+    if args.threshold is not None and not 0 <= args.threshold < 1:
         raise VBenchError(f"--threshold must be a fraction in [0, 1), e.g. 0.05, got {args.threshold}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise VBenchError(f"--out {args.out} is a file, not a folder")
-    result = write_report(args.runs, args.out, baseline=args.baseline, threshold=args.threshold)
+    result = write_report(args.runs, args.out, baseline=args.baseline, fail_on=args.fail_on, matrix=args.matrix,
+                          threshold=args.threshold)
     hws = result.current["hardware_key"].nunique()
     print(f"{len(result.current)} cells on {hws} hardware key(s) from {len(result.frame.attrs['runs'])} run(s)")
+    for hw, report in result.comparisons:
+        print(f"{hw}: vbench gate: {report.summary()}")
     for name, path in result.files.items():
         print(f"wrote {path}")
     return 0
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser("report", help="CSV, Markdown and HTML report (with plots) of saved runs")
+    p = sub.add_parser("report", help="CSV, Markdown and HTML report (with plots) of saved runs",
+                       description="Report of saved runs. Baseline vs current is the regression gate's: per "
+                                   "hardware key the newest run is judged against the earlier ones as baseline "
+                                   "sessions, exactly as `vbench compare EARLIER... NEWEST` would judge it.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="pytest-benchmark JSON files or storage folders")
     p.add_argument("--out", default="vbench-report", metavar="DIR", help="output folder (default: vbench-report)")
     p.add_argument("--baseline", metavar="RUN", help="run label (file stem) to compare the others with "
-                   "(default: the run before the newest on each hardware key)")
-    p.add_argument("--threshold", type=float, default=0.05, help="slower/faster beyond this fraction (default: 0.05)")
+                   "(default: every earlier run of each hardware key, as baseline sessions of its newest)")
+    p.add_argument("--fail-on", help="the gate's tolerances on top of the device's defaults, e.g. "
+                   "'relative:5%%,rss:off' (as vbench compare --fail-on; docs/gate.md)")
+    p.add_argument("--matrix", help="matrix YAML whose gate: block gives per-cell tolerances")
+    p.add_argument("--threshold", type=float, default=None, metavar="F",
+                   help="the gate's time tolerance as a fraction: the same as --fail-on time:F,relative:F "
+                        "(default: the device's defaults)")
     p.set_defaults(func=_cmd_report)
 
 

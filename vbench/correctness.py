@@ -63,7 +63,7 @@ class Tolerance:
             raise VBenchError("a top-1 agreement floor must be between 0 and 1")
 
 
-# Measured on the five smoke models at 64 px, batch 32, CPU (see README, "Deployment backends"): fp32 backends
+# Measured on the five smoke models at 64 px, batch 32, CPU (docs/backends.md, "Tolerances"): fp32 backends
 # (channels_last, torch.export, ONNX Runtime) <= 1.1e-6; bf16 cast/autocast <= 1.5e-2; int8 dynamic
 # quantization of Linear layers <= 3.5e-2 (torchao) and <= 5e-2 (torch.ao, per-channel). A weight
 # perturbation of 0.1 % of each tensor's std already gives 2-4e-3, so fp32 stays tight.

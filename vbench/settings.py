@@ -84,7 +84,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("data_workers", "DataLoader worker processes", "2", "N"),
     OptionSpec("pin_memory", "pinned host memory for the DataLoader: auto (on with CUDA), on or off", "auto",
                "auto|on|off"),
-    # Backends (README, "Deployment backends"): the correctness guard and profiler traces.
+    # Backends (docs/backends.md): the correctness guard and profiler traces.
     OptionSpec("tolerance", "correctness guard vs fp32 eager per precision class: CLASS=MAX_REL_ERR or "
                "CLASS.FIELD=VALUE (FIELD: max_rel_err, mean_rel_err, min_top1; CLASS: fp32, tf32, bf16, fp16, "
                "int8 or *), comma-separated, e.g. bf16=0.08,int8.min_top1=0.9; 'off' records without failing",
@@ -94,11 +94,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("trace_top", "print the top N operators by self time of each cell in the terminal summary "
                "(profiles the cell; with --vb-trace also writes the trace)", "0", "N"),
     OptionSpec("gpu_per_worker", "with pytest-xdist (-n auto): one worker per visible GPU, each pinned to its GPU "
-               "(see the README, Scaling out)", "off", switch=True),
+               "(see docs/scaling.md)", "off", switch=True),
     OptionSpec("telemetry", "sample GPU (NVML) or CPU telemetry in a background thread during each timed cell: "
                "on or off", "on", "on|off"),
     OptionSpec("telemetry_interval", "seconds between telemetry samples", "0.05", "SECONDS"),
-    # Set by `vbench ab` (README, "A/B across revisions"), not by hand.
+    # Set by `vbench ab` (docs/gate.md), not by hand.
     OptionSpec("interleave", "take turns round by round with another session through the coordinator at "
                "SIDE@HOST:PORT (SIDE A or B); set by vbench ab", None, "SIDE@HOST:PORT"),
     OptionSpec("interleave_rounds", "with --vb-interleave: timed rounds per cell (one call each)", "30", "N"),

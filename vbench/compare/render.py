@@ -9,9 +9,11 @@ import math
 from vbench.compare.report import Report
 from vbench.compare.verdicts import NOT_GATED, UNCHANGED, Row
 
-__all__ = ["COLUMNS", "format_row", "render_text", "render_markdown", "render_json"]
+__all__ = ["COLUMNS", "MAX_ROWS", "format_row", "visible_rows", "render_text", "render_markdown", "render_json"]
 
 COLUMNS = ("cell", "metric", "baseline", "current", "change", "can catch", "p", "verdict", "note")
+# Above this many rows a table leaves unchanged and not-gated rows out (vbench compare --all shows them).
+MAX_ROWS = 60
 
 
 def _num(value: float | None) -> str:
@@ -50,7 +52,9 @@ def format_row(row: Row) -> tuple[str, ...]:
     )
 
 
-def _visible(report: Report, max_rows: int | None) -> tuple[list[Row], int]:
+def visible_rows(report: Report, max_rows: int | None) -> tuple[list[Row], int]:
+    """The rows a table shows and how many it leaves out: all of them up to ``max_rows`` (None: no
+    limit), else only those whose verdict is neither unchanged nor not gated."""
     rows = report.rows
     if max_rows is None or len(rows) <= max_rows:
         return rows, 0
@@ -60,7 +64,7 @@ def _visible(report: Report, max_rows: int | None) -> tuple[list[Row], int]:
 
 def render_text(report: Report, max_rows: int | None = None) -> str:
     """A fixed-width table; above ``max_rows`` rows, unchanged rows are left out (and counted)."""
-    rows, hidden = _visible(report, max_rows)
+    rows, hidden = visible_rows(report, max_rows)
     table = [COLUMNS] + [format_row(r) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
     lines = [f"baseline: {report.baseline} ({report.baseline_key})", f"current:  {report.current} ({report.current_key})"]

@@ -37,6 +37,7 @@ class CellRecord:
     name: str
     extra: dict[str, Any]
     samples: list[float] | None
+    stats: dict[str, Any] = field(default_factory=dict)  # pytest-benchmark's summary (median, q1, q3, ...; s)
 
     @property
     def label(self) -> str:
@@ -87,7 +88,9 @@ class Run:
     schema_version: int | None = None  # vbench.schema_version
     deselected: set[str] = field(default_factory=set)  # fullnames of cells -k / -m deselected (vbench.deselected)
     commit_info: dict[str, Any] = field(default_factory=dict)  # pytest-benchmark's git info (id, time, branch, dirty)
-    datetime: str | None = None  # when the session ran (pytest-benchmark's ISO time)
+    datetime: str = ""  # when pytest-benchmark saved it (ISO 8601; "" when the file has none)
+    commit: str = ""  # commit_info.id, first 12 characters
+    label: str = ""  # a short name for tables: the file's stem
 
     def missing_samples(self) -> list[str]:
         return [c.label for c in self.cells.values() if not c.samples]
@@ -100,10 +103,10 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
     machine = data.get("machine_info")
     if not isinstance(machine, Mapping):
         raise VBenchError(f"{source} is not pytest-benchmark JSON (no 'machine_info')")
-    run = Run(source, machine.get("hardware_key"), machine_info=dict(machine))
-    if isinstance(data.get("commit_info"), Mapping):
-        run.commit_info = dict(data["commit_info"])
-    run.datetime = data["datetime"] if isinstance(data.get("datetime"), str) else None
+    commit_info = dict(data["commit_info"]) if isinstance(data.get("commit_info"), Mapping) else {}
+    run = Run(source, machine.get("hardware_key"), machine_info=dict(machine), commit_info=commit_info,
+              datetime=data["datetime"] if isinstance(data.get("datetime"), str) else "",
+              commit=str(commit_info.get("id") or "")[:12], label=Path(source).stem)
     for i, bench in enumerate(data["benchmarks"]):
         if not isinstance(bench, Mapping) or not isinstance(bench.get("stats"), Mapping) or "fullname" not in bench:
             raise VBenchError(f"{source} is not pytest-benchmark JSON (benchmark {i + 1} has no 'fullname'/'stats')")
@@ -113,6 +116,7 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
             str(bench.get("name", bench["fullname"])),
             dict(bench.get("extra_info") or {}),
             _samples(samples, source, i) if isinstance(samples, list) and samples else None,
+            {k: v for k, v in bench["stats"].items() if k != "data"},
         )
         run.cells[record.fullname] = record
     block = data.get("vbench") if isinstance(data.get("vbench"), Mapping) else {}

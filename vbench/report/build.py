@@ -1,4 +1,5 @@
-"""``write_report``: runs in, ``cells.csv`` + ``summary.md`` + ``report.html`` + ``plots/*.png`` out."""
+"""``write_report``: runs in, ``cells.csv`` + ``verdicts.csv`` + ``summary.md`` + ``report.html`` +
+``plots/*.png`` out."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from vbench.compare import Report, Run
 from vbench.report.html import report_html
-from vbench.report.load import load_frame
+from vbench.report.load import load_runs, runs_to_frame
 from vbench.report.plots import Plot, core_plots, figure_png
 from vbench.report.plots_modes import mode_plots
 from vbench.report.recommend import Recommendation, add_correctness, recommend
 from vbench.report.tables import summary_markdown, write_csv
-from vbench.report.verdicts import split_runs, verdict_rows
+from vbench.report.verdicts import judge, report_policy, split_runs, verdict_rows
 
 __all__ = ["ReportResult", "build_report", "write_report"]
 
@@ -25,20 +27,39 @@ class ReportResult:
 
     frame: pd.DataFrame  # every row of every run
     current: pd.DataFrame  # the newest run per hardware key, with correctness
-    baseline: pd.DataFrame | None
-    verdicts: pd.DataFrame | None
+    baseline: pd.DataFrame | None  # the baseline sessions' rows; None when no hardware key has two runs
+    verdicts: pd.DataFrame | None  # every gate row (vbench.report.verdicts.VERDICT_COLUMNS)
     recommendations: list[Recommendation]
     plots: list[Plot]
+    comparisons: list[tuple[str, Report]] = field(default_factory=list)  # (hardware key, the gate's report)
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def build_report(frame: pd.DataFrame, baseline: str | None = None, threshold: float = 0.05) -> ReportResult:
-    """Everything the report shows, computed from ``frame`` (see :func:`vbench.report.load.load_frame`)."""
-    current, base = split_runs(frame, baseline)
-    current = add_correctness(current)
-    verdicts = verdict_rows(base, current, threshold) if base is not None else None
+def build_report(runs: Sequence[Run], baseline: str | None = None, *, fail_on: str | None = None,
+                 matrix: str | None = None, threshold: float | None = None) -> ReportResult:
+    """Everything the report shows, computed from ``runs`` (see :func:`vbench.report.load.load_runs`).
+
+    ``baseline`` is a run label (a file's stem); by default every earlier run of a hardware key is a
+    baseline session of its newest. The comparison is the gate's, under its policy for the device,
+    ``fail_on`` (``vbench compare --fail-on``), the ``matrix`` file's ``gate:`` block and ``threshold``
+    (a fraction: ``--fail-on time:F,relative:F``).
+    """
+    frame = runs_to_frame(runs)
+    splits = split_runs(runs, baseline)
+    judged = [(s, judge(s, report_policy(s.current, fail_on, matrix, threshold))) for s in splits if s.baselines]
+    current = add_correctness(_rows_of(frame, [s.current for s in splits]))
+    base = _rows_of(frame, [b for s, _ in judged for b in s.baselines]) if judged else None
+    verdicts = verdict_rows(judged) if judged else None
     plots = core_plots(current) + mode_plots(current, verdicts)
-    return ReportResult(frame, current, base, verdicts, recommend(current), plots)
+    return ReportResult(frame, current, base, verdicts, recommend(current), plots,
+                        [(s.hardware_key, report) for s, report in judged])
+
+
+def _rows_of(frame: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
+    labels = {r.label for r in runs}
+    rows = frame[frame["run"].isin(labels)]
+    rows.attrs = dict(frame.attrs)
+    return rows
 
 
 def _trends(runs: Sequence[str | Path]) -> tuple[str, str]:
@@ -54,15 +75,14 @@ def _trends(runs: Sequence[str | Path]) -> tuple[str, str]:
 
 
 def write_report(
-    runs: Sequence[str | Path], out_dir: str | Path, *, baseline: str | None = None, threshold: float = 0.05,
+    runs: Sequence[str | Path], out_dir: str | Path, *, baseline: str | None = None, fail_on: str | None = None,
+    matrix: str | None = None, threshold: float | None = None,
 ) -> ReportResult:
-    """Load ``runs`` (files or storage folders), build the report and write it under ``out_dir``.
-
-    ``baseline`` is a run label (a file's stem) to compare the others with; by default the run
-    before the newest on each hardware key is the baseline. Returns the result with ``files`` set.
-    """
+    """Load ``runs`` (files or storage folders), build the report (see :func:`build_report` for the
+    other arguments) and write it under ``out_dir``. Returns the result with ``files`` set."""
     out = Path(out_dir)
-    result = build_report(load_frame(runs), baseline, threshold)  # bad input fails before anything is created
+    # bad input fails before anything is created
+    result = build_report(load_runs(runs), baseline, fail_on=fail_on, matrix=matrix, threshold=threshold)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     pngs: dict[str, bytes] = {}
     for plot in result.plots:
@@ -73,12 +93,14 @@ def write_report(
         path.write_bytes(pngs[plot.name])
         result.files[f"plots/{plot.name}.png"] = path
     result.files["cells.csv"] = write_csv(result.frame, out / "cells.csv")
+    if result.verdicts is not None:
+        result.files["verdicts.csv"] = write_csv(result.verdicts, out / "verdicts.csv")
     trends_md, trends_page = _trends(runs)
     md = out / "summary.md"
-    md.write_text(summary_markdown(result.current, result.recommendations, result.verdicts, result.plots) + trends_md)
+    md.write_text(summary_markdown(result.current, result.recommendations, result.comparisons, result.plots) + trends_md)
     result.files["summary.md"] = md
     page = out / "report.html"
-    page.write_text(report_html(result.current, result.recommendations, result.verdicts, result.plots, pngs,
+    page.write_text(report_html(result.current, result.recommendations, result.comparisons, result.plots, pngs,
                                 trends_page))
     result.files["report.html"] = page
     return result

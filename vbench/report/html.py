@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from vbench.report.recommend import TOLERANCES, Recommendation
-from vbench.report.tables import BLANK, cell_table, fmt
+from vbench.compare import Report
+from vbench.correctness import DEFAULT_TOLERANCES
+from vbench.report.recommend import Recommendation
+from vbench.report.tables import BLANK, cell_table, comparison_table, fmt
 
 __all__ = ["html_table", "report_html"]
 
@@ -27,7 +29,7 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 .plot{max-width:100%;border:1px solid #eee;margin:.4em 0}.omitted{color:#8a6d3b;background:#fcf8e3;padding:.4em}
 .bad{color:#a00;font-weight:bold}.blank{color:#aaa}li{margin:.2em 0}.small{color:#666;font-size:12px}
 .hw{display:flex;gap:1.5em;flex-wrap:wrap;align-items:flex-start}.hw>div{flex:1 1 480px;overflow-x:auto}
-.slower{background:#f8d7da}.faster{background:#d4edda}
+.regressed{background:#f8d7da}.improved{background:#d4edda}.inconclusive{background:#fff3cd}
 """
 
 
@@ -73,7 +75,7 @@ def _plots_html(plots: Sequence, pngs: dict[str, bytes]) -> str:
 def report_html(
     current: pd.DataFrame,
     recommendations: list[Recommendation],
-    verdicts: pd.DataFrame | None,
+    comparisons: Sequence[tuple[str, Report]],
     plots: Sequence,
     pngs: dict[str, bytes],
     trends: str = "",
@@ -100,14 +102,19 @@ def report_html(
             parts.append("</ul>")
     else:
         parts.append("<p class='omitted'>No inference cell with timing: nothing to recommend.</p>")
-    tol = pd.DataFrame([(k, t.min_top1, t.max_rel_err) for k, t in TOLERANCES.items()],
-                       columns=["precision", "min top-1 agreement", "max relative error"])
-    parts += ["<p class='small'>Correct = agrees with fp32 eager within the tolerance of its precision; within "
-              "noise = the interquartile ranges of per-round times overlap.</p>", html_table(tol)]
-    if verdicts is not None and not verdicts.empty:
+    tol = pd.DataFrame([(k, t.max_rel_err, t.mean_rel_err, t.min_top1) for k, t in DEFAULT_TOLERANCES.items()],
+                       columns=["precision", "max_rel_err", "mean_rel_err", "min top-1 agreement"])
+    parts += ["<p class='small'>Correct = the correctness guard of the run wrote <code>ok</code> for the cell "
+              "(agreement with fp32 eager within the tolerance of its precision; its default tolerances are below, "
+              "<code>--vb-tolerance</code> changes them); blank = not recorded or not checked, never recommended. "
+              "Within noise = the interquartile ranges of per-round times overlap.</p>", html_table(tol)]
+    if comparisons:
         parts += ["<h2 id='comparison'>Baseline vs current</h2>",
-                  "<p class='small'>ratio = current / baseline median time per batch; above 1 is slower.</p>",
-                  html_table(verdicts, row_class="verdict")]
+                  "<p class='small'>The regression gate's verdicts (the same as <code>vbench compare</code>).</p>"]
+        for hw, report in comparisons:
+            table, lines = comparison_table(report)
+            parts += [f"<h3>{html.escape(hw)}</h3>", *[f"<p class='small'>{html.escape(line)}</p>" for line in lines],
+                      html_table(table, row_class="verdict")]
     parts += ["<h2 id='plots'>Plots</h2>", _plots_html(plots, pngs)]
     if trends:
         parts.append(trends)

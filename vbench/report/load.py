@@ -1,30 +1,33 @@
 """Saved pytest-benchmark JSON -> one pandas DataFrame, one row per measured cell.
 
 A *run* is one JSON file written by ``--benchmark-json`` or ``--benchmark-autosave``; a storage
-folder (``.benchmarks/``) holds many. Every schema field becomes a column, whatever the file's
-schema version: a field an older vbench did not write is a blank (NaN), never a zero, so a report
-over old and new runs still lines up. Units live in ``frame.attrs["units"]``.
+folder (``.benchmarks/``) holds many. Files are read by the gate's reader (:mod:`vbench.compare.runs`),
+so the report and the gate see the same runs, validated the same way. Every schema field becomes a
+column, whatever the file's schema version: a field an older vbench did not write is a blank (NaN),
+never a zero, so a report over old and new runs still lines up. Units live in ``frame.attrs["units"]``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vbench.compare.runs import CellRecord, Run, load_run
 from vbench.errors import VBenchError
 from vbench.schema import FIELDS, UNITS
 
-__all__ = ["Run", "COLUMN_UNITS", "CELL_KEY", "load_run", "find_runs", "load_runs", "runs_to_frame", "load_frame"]
+__all__ = ["COLUMN_UNITS", "CELL_KEY", "UNKNOWN_HARDWARE", "load_vbench_run", "hardware_key_of", "find_runs",
+           "load_runs", "runs_to_frame", "load_frame"]
 
 # One cell on one machine: two rows with the same key and hardware are the same measurement
 # repeated (another run), never two points to average.
 CELL_KEY = ("model", "optimization", "mode", "batch_size", "img_size")
+
+UNKNOWN_HARDWARE = "unknown-hardware"
 
 # Columns the loader adds beside the schema's: where a row came from and the timing statistics
 # pytest-benchmark kept (seconds per round; the raw samples, when stored, for noise estimates).
@@ -35,6 +38,7 @@ EXTRA_UNITS: dict[str, str] = {
     "hardware_key": "",
     "commit": "",
     "test_name": "",
+    "fullname": "",
     "median_s": "s/batch",
     "iqr_s": "s/batch",
     "q1_s": "s/batch",
@@ -49,56 +53,27 @@ EXTRA_UNITS: dict[str, str] = {
 COLUMN_UNITS: dict[str, str] = {**UNITS, **EXTRA_UNITS}
 
 
-@dataclass
-class Run:
-    """One saved pytest-benchmark run: its label, file, machine and the benchmarks it holds."""
+def load_vbench_run(path: str | Path) -> Run:
+    """Read one saved run through the gate's reader (:func:`vbench.compare.runs.load_run`), keeping
+    only its vbench cells.
 
-    label: str
-    source: Path
-    datetime: str
-    hardware_key: str
-    commit: str
-    machine_info: dict[str, Any]
-    benchmarks: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _fail(path: Path, why: str) -> VBenchError:
-    return VBenchError(f"{path}: {why}")
-
-
-def load_run(path: str | Path) -> Run:
-    """Read one pytest-benchmark JSON file written by a vbench session.
-
-    Raises :class:`VBenchError` (one line) for a file that is not JSON, JSON from another tool,
-    a run with no benchmarks, or a pytest-benchmark run with no vbench cell in it.
+    Raw per-round samples are optional here (a report of an older run without them still shows its
+    statistics). Raises :class:`VBenchError` (one line) for what that reader refuses, and for a run
+    with no benchmarks or with no vbench cell in it.
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"not JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
-        raise _fail(path, "not pytest-benchmark JSON (no 'benchmarks' list and 'machine_info')")
-    benchmarks = data["benchmarks"]
-    if not benchmarks:
-        raise _fail(path, "empty run: no benchmarks were saved (did every cell skip?)")
-    cells = [b for b in benchmarks if isinstance(b.get("extra_info"), dict) and "model" in b["extra_info"]]
+    run = load_run(path, require_samples=False)
+    if not run.cells:
+        raise VBenchError(f"{path}: empty run: no benchmarks were saved (did every cell skip?)")
+    cells = {name: c for name, c in run.cells.items() if "model" in c.extra}
     if not cells:
-        raise _fail(path, "pytest-benchmark JSON without vbench cells (extra_info has no 'model')")
-    machine = data.get("machine_info") or {}
-    commit = (data.get("commit_info") or {}).get("id") or ""
-    return Run(
-        label=path.stem,
-        source=path,
-        datetime=str(data.get("datetime") or ""),
-        # Older runs (or another plugin's) lack the key: they still report, under a marked one.
-        hardware_key=str(machine.get("hardware_key") or "unknown-hardware"),
-        commit=str(commit)[:12],
-        machine_info=machine,
-        benchmarks=cells,
-    )
+        raise VBenchError(f"{path}: pytest-benchmark JSON without vbench cells (extra_info has no 'model')")
+    run.cells = cells
+    return run
+
+
+def hardware_key_of(run: Run) -> str:
+    """The run's hardware key; older runs (or another plugin's) lack one and report under a marked one."""
+    return run.hardware_key or UNKNOWN_HARDWARE
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -119,10 +94,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_runs(paths: Sequence[str | Path]) -> list[Run]:
-    """Load every run under ``paths``; labels are made unique when two files share a stem."""
+    """Load every run under ``paths``; labels (file stems) are made unique when two files share one."""
     if not paths:
         raise VBenchError("no run given: pass pytest-benchmark JSON files or a storage folder")
-    runs = [load_run(p) for p in find_runs(paths)]
+    runs = [load_vbench_run(p) for p in find_runs(paths)]
     seen: dict[str, int] = {}
     for run in runs:
         n = seen.get(run.label, 0)
@@ -132,17 +107,17 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     return runs
 
 
-def _row(run: Run, bench: dict[str, Any]) -> dict[str, Any]:
-    info = bench["extra_info"]
-    stats = bench.get("stats") or {}
+def _row(run: Run, cell: CellRecord) -> dict[str, Any]:
+    info, stats = cell.extra, cell.stats
     row: dict[str, Any] = {name: info.get(name) for name in FIELDS}
     row.update(
         run=run.label,
         run_datetime=run.datetime,
-        source=str(run.source),
-        hardware_key=run.hardware_key,
+        source=run.source,
+        hardware_key=hardware_key_of(run),
         commit=run.commit,
-        test_name=bench.get("name", ""),
+        test_name=cell.name,
+        fullname=cell.fullname,
         median_s=stats.get("median"),
         iqr_s=stats.get("iqr"),
         q1_s=stats.get("q1"),
@@ -155,7 +130,7 @@ def _row(run: Run, bench: dict[str, Any]) -> dict[str, Any]:
         if key not in row and (value is None or isinstance(value, (int, float, str, bool))):
             row[key] = value
     # Raw per-round seconds: kept as a list in an object column for the noise checks.
-    row["samples_s"] = list(stats["data"]) if isinstance(stats.get("data"), list) else None
+    row["samples_s"] = list(cell.samples) if cell.samples else None
     return row
 
 
@@ -165,7 +140,7 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
     Derived: ``trainable_pct``, ``mem_mb`` (the memory that limits batch size on this device: CUDA peak allocated,
     else CPU peak RSS) and ``samples_per_s_per_gb``.
     """
-    rows = [_row(run, b) for run in runs for b in run.benchmarks]
+    rows = [_row(run, c) for run in runs for c in run.cells.values()]
     columns = [*FIELDS, *EXTRA_UNITS, "samples_s"]
     columns += sorted({k for row in rows for k in row} - set(columns))
     frame = pd.DataFrame(rows, columns=columns)
@@ -186,8 +161,8 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
         frame["samples_per_s_per_gb"] = frame["samples_per_s"] / (frame["mem_mb"] / 1024)
     frame.attrs["units"] = {c: COLUMN_UNITS.get(c, "") for c in frame.columns}
     frame.attrs["runs"] = [
-        {"run": r.label, "source": str(r.source), "datetime": r.datetime, "hardware_key": r.hardware_key,
-         "commit": r.commit, "cells": len(r.benchmarks)}
+        {"run": r.label, "source": r.source, "datetime": r.datetime, "hardware_key": hardware_key_of(r),
+         "commit": r.commit, "cells": len(r.cells)}
         for r in runs
     ]
     return frame

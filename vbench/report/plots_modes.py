@@ -95,19 +95,21 @@ def train_vs_inference(frame: pd.DataFrame) -> Plot:
 
 
 def comparison_ratios(verdicts: pd.DataFrame | None) -> Plot:
-    """Current / baseline median time per cell, coloured by verdict; omitted without a baseline."""
+    """Current / baseline median time per cell (the gate's ``latency_median`` rows: the mean of the
+    baseline sessions), coloured by the gate's verdict; omitted without a baseline."""
     title = "Baseline vs current (time ratio; above 1 is slower)"
-    if verdicts is None or verdicts.dropna(subset=["ratio"]).empty:
+    rows = None if verdicts is None else verdicts[verdicts["metric"] == "latency_median"].dropna(subset=["change"])
+    if rows is None or rows.empty:
         return Plot("comparison", title, note="one run per hardware key: no baseline to compare with")
-    data = verdicts.dropna(subset=["ratio"]).reset_index(drop=True)
-    colors = {"slower": "tab:red", "faster": "tab:green", "within noise": "tab:gray", "unchanged": "tab:blue"}
+    data = rows.reset_index(drop=True)
+    colors = {"regressed": "tab:red", "improved": "tab:green", "inconclusive": "tab:orange",
+              "unchanged": "tab:blue", "not gated": "tab:gray"}
     fig, axes = new_figure(1, 1, width=7.5, height=0.22 * len(data) + 1.5)
     ax = axes[0][0]
     several = data["hardware_key"].nunique() > 1
-    labels = [(f"{short_key(r.hardware_key)}: " if several else "")
-              + f"{r.model} {r.optimization} bs{int(r.batch_size)} {int(r.img_size)}px" for r in data.itertuples()]
+    labels = [(f"{short_key(r.hardware_key)}: " if several else "") + str(r.cell) for r in data.itertuples()]
     # Bars grow from 1 (no change) towards the ratio, left for faster, right for slower.
-    ax.barh(range(len(data)), data["ratio"] - 1, left=1, color=[colors.get(v, "tab:purple") for v in data["verdict"]])
+    ax.barh(range(len(data)), data["change"], left=1, color=[colors.get(v, "tab:purple") for v in data["verdict"]])
     ax.set_yticks(range(len(data)), labels, fontsize=6)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")  # 2x slower and 2x faster sit equally far from 1
@@ -116,7 +118,8 @@ def comparison_ratios(verdicts: pd.DataFrame | None) -> Plot:
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color=c, label=v) for v, c in colors.items()], fontsize=7, loc="lower right")
-    return Plot("comparison", title, fig)
+    return Plot("comparison", title, fig, note="verdicts are the gate's for absolute time; on CPU the gate judges "
+                "norm_time instead (the verdict table)")
 
 
 def mode_plots(frame: pd.DataFrame, verdicts: pd.DataFrame | None) -> list[Plot]:

@@ -1,10 +1,11 @@
 """Recommendations computed from the measurements, each stated with the numbers it rests on.
 
-A cell counts as *correct* when its outputs agree with the fp32 eager model within the tolerance of
-its precision (:data:`TOLERANCES`): reduced precision is expected to move logits a little, not to
-change predictions wholesale. Only correct cells can be recommended. Two cells are *within noise*
-when the interquartile ranges of their per-round times overlap: the faster median then is not a
-result, and the recommendation says so.
+Correctness is not judged here: a cell is *correct* when the correctness guard that measured it wrote
+``correctness: ok`` (:mod:`vbench.correctness`, with the tolerances that run used), *incorrect* when
+it wrote a failure, and *unknown* when it wrote nothing (a run from before the guard) or was told not
+to check (``--vb-tolerance off``). Only correct cells can be recommended. Two cells of one run are
+*within noise* when the interquartile ranges of their per-round times overlap: the faster median then
+is not a result, and the recommendation says so.
 """
 
 from __future__ import annotations
@@ -14,29 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Tolerance", "TOLERANCES", "Recommendation", "add_correctness", "within_noise", "recommend"]
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Agreement with fp32 eager required of a cell of one precision."""
-
-    min_top1: float  # fraction of samples whose arg-max class matches the reference
-    max_rel_err: float  # max |out - ref| / max |ref| over the batch
-
-
-# Why these numbers: fp32 rewrites (channels_last, TorchScript, compile) only reorder float sums,
-# so they stay within ~1e-5 of eager; 1e-3 leaves room for fused kernels. TF32 has a 10-bit mantissa
-# (~1e-3 per op). bf16 has 8 bits (~4e-3 per op, growing through depth), fp16 has 11. Random-init
-# models give nearly flat logits, where tiny errors flip the arg-max of a few samples, so top-1
-# agreement is demanded at 0.75 for the 16-bit formats, not at 1.
-TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance(min_top1=1.0, max_rel_err=1e-3),
-    "tf32": Tolerance(min_top1=0.9, max_rel_err=2e-2),
-    "fp16": Tolerance(min_top1=0.75, max_rel_err=5e-2),
-    "bf16": Tolerance(min_top1=0.75, max_rel_err=1e-1),
-    "int8": Tolerance(min_top1=0.5, max_rel_err=2e-1),
-}
+__all__ = ["Recommendation", "correctness_of", "add_correctness", "within_noise", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -50,30 +29,27 @@ class Recommendation:
     text: str
 
 
+def correctness_of(verdict) -> tuple[bool | None, str]:
+    """The guard's ``correctness`` field as (correct, why): True for ``ok``, False for a failure
+    message, None (unknown) when the field is missing or the guard did not check."""
+    if verdict is None or (isinstance(verdict, float) and np.isnan(verdict)) or verdict == "":
+        return None, "not recorded (a run from before the correctness guard)"
+    text = str(verdict)
+    if text == "ok":
+        return True, "ok"
+    if text.startswith("not checked"):
+        return None, text
+    return False, text
+
+
 def add_correctness(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``correct`` (True/False, or None when the run has no agreement metrics) and ``correct_why``."""
-    correct, why = [], []
-    for _, row in frame.iterrows():
-        if row["optimization"] == "eager":
-            correct.append(True)  # the reference itself
-            why.append("reference")
-            continue
-        tol = TOLERANCES.get(str(row.get("precision")) if pd.notna(row.get("precision")) else "fp32")
-        top1, err = row.get("top1_agreement"), row.get("max_rel_err")
-        if tol is None or pd.isna(top1) or pd.isna(err):
-            correct.append(None)
-            why.append("no agreement metrics in this run")
-            continue
-        ok = top1 >= tol.min_top1 and err <= tol.max_rel_err
-        correct.append(bool(ok))
-        why.append(
-            f"top1 {top1:.3f} (>= {tol.min_top1}), max_rel_err {err:.2g} (<= {tol.max_rel_err:g})"
-            if ok else
-            f"top1 {top1:.3f} (need >= {tol.min_top1}), max_rel_err {err:.2g} (need <= {tol.max_rel_err:g})"
-        )
+    """Add ``correct`` (True, False, or None when unknown) and ``correct_why`` from each row's
+    ``correctness`` field (see :func:`correctness_of`)."""
+    column = frame["correctness"] if "correctness" in frame else pd.Series(None, index=frame.index, dtype=object)
+    judged = [correctness_of(v) for v in column]
     out = frame.copy()
-    out["correct"] = pd.Series(correct, index=frame.index, dtype=object)
-    out["correct_why"] = why
+    out["correct"] = pd.Series([c for c, _ in judged], index=frame.index, dtype=object)
+    out["correct_why"] = [why for _, why in judged]
     return out
 
 
@@ -130,7 +106,8 @@ def recommend(current: pd.DataFrame) -> list[Recommendation]:
 
     Latency: lowest p50 at batch size 1. Throughput: highest samples/s at the model's largest batch
     size. Memory: highest samples/s per GiB. Noise: every optimization whose IQR overlaps eager's at
-    the same batch size. Cells that failed the correctness tolerance are listed, never picked.
+    the same batch size. Cells the guard failed are listed, never picked; cells whose correctness is
+    unknown are counted in a note, never picked.
     """
     frame = current if "correct" in current else add_correctness(current)
     frame = frame[frame["mode"] == "inference"]
@@ -141,12 +118,17 @@ def recommend(current: pd.DataFrame) -> list[Recommendation]:
         model = f"{name} @{int(img)}px" if sizes[name] > 1 else name
         for _, bad in cells[cells["correct"].apply(lambda v: v is False)].drop_duplicates("optimization").iterrows():
             recs.append(Recommendation("excluded", hw, model, str(bad["optimization"]),
-                                       f"{model} {bad['optimization']} ({bad['precision']}) excluded as incorrect: "
-                                       f"{bad['correct_why']}"))
+                                       f"{model} {bad['optimization']} ({bad['precision']}) excluded: the correctness "
+                                       f"guard failed it: {bad['correct_why']}"))
+        unknown = cells[cells["correct"].apply(lambda v: v is None)]
+        if not unknown.empty:
+            reasons = "; ".join(dict.fromkeys(unknown["correct_why"]))
+            recs.append(Recommendation("note", hw, model, "", f"{model}: correctness unknown for {len(unknown)} "
+                                       f"cell(s) ({reasons}), so they are not recommended"))
         ok = cells[cells["correct"].apply(lambda v: v is True)]
-        if not (ok["batch_size"] == 1).any():
-            recs.append(Recommendation("note", hw, model, "", f"{model}: no correct batch-size-1 cell, so no "
-                                       "latency pick (run with --vb-batch-sizes 1,...)"))
+        if not (cells["batch_size"] == 1).any():
+            recs.append(Recommendation("note", hw, model, "", f"{model}: no batch-size-1 cell, so no latency "
+                                       "pick (run with --vb-batch-sizes 1,...)"))
         recs += _pick(ok[ok["batch_size"] == 1], "latency_ms_p50", "latency", "latency", "ms", ".3g", hw, model, False)
         largest = ok[ok["batch_size"] == ok["batch_size"].max()] if not ok.empty else ok
         recs += _pick(largest, "samples_per_s", "throughput", "throughput", "samples/s", ".4g", hw, model, True)

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from vbench.compare import Report
+from vbench.compare.render import COLUMNS, MAX_ROWS, format_row, visible_rows
 from vbench.report.recommend import Recommendation
 from vbench.run_summary import is_contended
 
 __all__ = [
-    "contention_warnings", "BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table", "summary_markdown"]
+    "contention_warnings", "BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table",
+    "comparison_table", "summary_markdown"]
 
 BLANK = "—"
 
@@ -63,6 +66,21 @@ def cell_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table, headers
 
 
+def comparison_table(report: Report) -> tuple[pd.DataFrame, list[str]]:
+    """The gate's verdict table as the gate prints it (its columns and formatting; unchanged and
+    not-gated rows left out above :data:`~vbench.compare.render.MAX_ROWS` rows), and the lines that
+    go with it: its notes, the run-level error control and the verdict counts."""
+    rows, hidden = visible_rows(report, MAX_ROWS)
+    table = pd.DataFrame([format_row(r) for r in rows], columns=list(COLUMNS))
+    lines = [f"baseline: {report.baseline}; current: {report.current}", *report.notes]
+    if hidden:
+        lines.append(f"{hidden} unchanged or not gated rows not shown (every row is in verdicts.csv)")
+    if report.control_line():
+        lines.append(report.control_line())
+    lines.append(f"vbench gate: {report.summary()}")
+    return table, lines
+
+
 def _runs_md(runs: list[dict]) -> str:
     frame = pd.DataFrame(runs, columns=["run", "hardware_key", "datetime", "commit", "cells"])
     return markdown_table(frame)
@@ -87,11 +105,12 @@ def contention_warnings(current: pd.DataFrame) -> list[str]:
 def summary_markdown(
     current: pd.DataFrame,
     recommendations: list[Recommendation],
-    verdicts: pd.DataFrame | None,
+    comparisons: Sequence[tuple[str, Report]],
     plots: Sequence,
     png_dir: str = "plots",
 ) -> str:
-    """The Markdown summary: runs, recommendations, cells per hardware key, comparison, plot links."""
+    """The Markdown summary: runs, recommendations, cells per hardware key, the gate's verdicts per
+    hardware key (``comparisons``: (key, report) pairs), plot links."""
     out = ["# vbench report", "", "## Runs", "", _runs_md(current.attrs.get("runs", [])), ""]
     out += [f"> **Warning**: {line}" for line in contention_warnings(current)] + [""] * bool(contention_warnings(current))
     out += ["## Recommendations", ""]
@@ -106,9 +125,11 @@ def summary_markdown(
     for hw, cells in current.groupby("hardware_key", sort=True):
         table, headers = cell_table(cells)
         out += [f"### {hw}", "", markdown_table(table, headers), ""]
-    if verdicts is not None and not verdicts.empty:
-        out += ["## Baseline vs current", "", "ratio = current / baseline median time per batch (above 1 is slower).",
-                "", markdown_table(verdicts), ""]
+    if comparisons:
+        out += ["## Baseline vs current", "", "The regression gate's verdicts (the same as `vbench compare`).", ""]
+        for hw, report in comparisons:
+            table, lines = comparison_table(report)
+            out += [f"### {hw}", "", *[f"> {line}  " for line in lines], "", markdown_table(table), ""]
     out += ["## Plots", ""]
     for plot in plots:
         if plot.figure is not None:

@@ -1,112 +1,102 @@
-"""Which rows are "current" and which "baseline", and a simple per-cell verdict between them.
+"""Baseline vs current in the report: which runs are which, judged by the gate's engine.
 
-The regression gate (``vbench.compare``) is built separately; this module does not depend on it.
-:func:`verdict_rows` returns plain rows (ratio of medians plus a verdict word), so the report's
-comparison section can later take the gate's rows instead without changing its rendering.
+The report has no verdict rule of its own: per hardware key, the newest run is judged against the
+runs before it as baseline sessions by :func:`vbench.compare.compare_sessions`, with the gate's
+policy for that run's device, so the report and the gate (``vbench compare``) give one answer per
+cell and metric. Runs on different hardware are never compared with each other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import pandas as pd
 
+from vbench.compare import GatePolicy, Report, Run, compare_sessions
+from vbench.compare.options import GateSettings
 from vbench.errors import VBenchError
-from vbench.report.load import CELL_KEY
+from vbench.report.load import CELL_KEY, hardware_key_of
 
-__all__ = ["VERDICT_COLUMNS", "split_runs", "latest_cells", "verdict_rows"]
+__all__ = ["RunSplit", "VERDICT_COLUMNS", "run_order", "split_runs", "report_policy", "judge", "verdict_rows"]
 
+# Raw gate rows (vbench.compare.verdicts.Row) plus where they belong; verdicts.csv has every one.
 VERDICT_COLUMNS = (
-    "hardware_key", *CELL_KEY, "baseline_ms", "current_ms", "ratio", "verdict", "baseline_run", "current_run",
+    "hardware_key", *CELL_KEY, "cell", "metric", "verdict", "baseline", "current", "unit", "change", "tolerance",
+    "bound", "can_catch", "p_value", "sessions", "confirm", "note", "fullname", "current_run", "baseline_runs",
 )
 
 
-def _run_order(frame: pd.DataFrame) -> list[str]:
-    # Runs in time order (pytest-benchmark's "datetime"), ties broken by the order they were given.
-    runs = frame.drop_duplicates("run")[["run", "run_datetime"]].reset_index(drop=True)
-    runs["pos"] = range(len(runs))
-    return runs.sort_values(["run_datetime", "pos"], kind="stable")["run"].tolist()
+@dataclass
+class RunSplit:
+    """One hardware key's runs: the current one and the baseline sessions it is judged against (oldest first)."""
+
+    hardware_key: str
+    current: Run
+    baselines: list[Run] = field(default_factory=list)
 
 
-def latest_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per hardware key and cell, the row from the newest run that measured it (others are history)."""
-    order = {run: i for i, run in enumerate(_run_order(frame))}
-    ranked = frame.assign(_order=frame["run"].map(order)).sort_values("_order", kind="stable")
-    latest = ranked.drop_duplicates(["hardware_key", *CELL_KEY], keep="last").drop(columns="_order")
-    latest.attrs = dict(frame.attrs)
-    return latest.sort_index()
+def run_order(runs: Sequence[Run]) -> list[Run]:
+    """Runs in time order (pytest-benchmark's ``datetime``), ties broken by the order they were given."""
+    return [run for _, run in sorted(enumerate(runs), key=lambda pair: (pair[1].datetime, pair[0]))]
 
 
-def split_runs(frame: pd.DataFrame, baseline: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Split ``frame`` into (current, baseline).
+def split_runs(runs: Sequence[Run], baseline: str | None = None) -> list[RunSplit]:
+    """Per hardware key, the current run and its baselines.
 
-    Current: the newest run of each hardware key. Baseline: the run labelled ``baseline`` if given,
-    else, per hardware key, the run just before the newest one; None when no hardware key has two
-    runs. Runs on different hardware are never compared with each other.
+    Current: the newest run of the key (other than ``baseline``). Baselines: the run labelled
+    ``baseline`` when given (only on its own key), else every earlier run of the key, as sessions.
+    Raises :class:`VBenchError` when no run is labelled ``baseline``.
     """
-    order = _run_order(frame)
-    if baseline is not None and baseline not in order:
-        raise VBenchError(f"baseline run {baseline!r} is not among the loaded runs ({', '.join(order)})")
-    current_parts, baseline_parts = [], []
-    for _, group in frame.groupby("hardware_key", sort=True):
-        runs = [r for r in order if r in set(group["run"])]
-        current_run = next((r for r in reversed(runs) if r != baseline), runs[-1])
-        current_parts.append(group[group["run"] == current_run])
+    ordered = run_order(runs)
+    if baseline is not None and baseline not in {r.label for r in ordered}:
+        raise VBenchError(f"baseline run {baseline!r} is not among the loaded runs "
+                          f"({', '.join(r.label for r in ordered)})")
+    keys = sorted({hardware_key_of(r) for r in ordered})
+    splits = []
+    for key in keys:
+        same = [r for r in ordered if hardware_key_of(r) == key]
+        current = next((r for r in reversed(same) if r.label != baseline), same[-1])
         if baseline is not None:
-            if baseline in runs and current_run != baseline:
-                baseline_parts.append(group[group["run"] == baseline])
-        elif len(runs) >= 2:
-            baseline_parts.append(group[group["run"] == runs[runs.index(current_run) - 1]])
-    current = pd.concat(current_parts)
-    current.attrs = dict(frame.attrs)
-    if not baseline_parts:
-        return current, None
-    base = pd.concat(baseline_parts)
-    base.attrs = dict(frame.attrs)
-    return current, base
-
-
-def _iqr_bounds(row: pd.Series) -> tuple[float, float] | None:
-    q1, q3 = row.get("q1_s"), row.get("q3_s")
-    if pd.isna(q1) or pd.isna(q3):
-        return None
-    return float(q1), float(q3)
-
-
-def verdict_rows(baseline: pd.DataFrame, current: pd.DataFrame, threshold: float = 0.05) -> pd.DataFrame:
-    """Compare the median time per batch of every cell measured in both, per hardware key.
-
-    ``ratio`` = current median / baseline median (above 1 is slower). Verdict: ``within noise``
-    when the two runs' interquartile ranges overlap; else ``slower`` / ``faster`` beyond
-    ``threshold`` (fractional), else ``unchanged``. Cells in only one run are ``new`` / ``gone``.
-    """
-    keys = ["hardware_key", *CELL_KEY]
-    merged = baseline.merge(current, on=keys, how="outer", suffixes=("_b", "_c"), indicator=True)
-    rows = []
-    for _, r in merged.iterrows():
-        b_ms = r["median_s_b"] * 1e3 if pd.notna(r.get("median_s_b")) else None
-        c_ms = r["median_s_c"] * 1e3 if pd.notna(r.get("median_s_c")) else None
-        ratio = c_ms / b_ms if b_ms and c_ms else None
-        if r["_merge"] == "left_only":
-            verdict = "gone"
-        elif r["_merge"] == "right_only":
-            verdict = "new"
-        elif ratio is None:
-            verdict = "no timing"
+            base = [r for r in same if r.label == baseline and r is not current]
         else:
-            bb = _iqr_bounds(pd.Series({"q1_s": r.get("q1_s_b"), "q3_s": r.get("q3_s_b")}))
-            cb = _iqr_bounds(pd.Series({"q1_s": r.get("q1_s_c"), "q3_s": r.get("q3_s_c")}))
-            overlap = bb is not None and cb is not None and bb[0] <= cb[1] and cb[0] <= bb[1]
-            if overlap:
-                verdict = "within noise"
-            elif ratio > 1 + threshold:
-                verdict = "slower"
-            elif ratio < 1 - threshold:
-                verdict = "faster"
-            else:
-                verdict = "unchanged"
-        rows.append({
-            **{k: r[k] for k in keys},
-            "baseline_ms": b_ms, "current_ms": c_ms, "ratio": ratio, "verdict": verdict,
-            "baseline_run": r.get("run_b"), "current_run": r.get("run_c"),
-        })
-    out = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
-    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+            base = same[:same.index(current)]
+        splits.append(RunSplit(key, current, base))
+    return splits
+
+
+def _fail_on(fail_on: str | None, threshold: float | None) -> str | None:
+    """``--threshold F`` is ``--fail-on time:F,relative:F`` (after any ``--fail-on``)."""
+    if threshold is None:
+        return fail_on
+    pct = f"{threshold * 100:g}%"
+    return ",".join(p for p in (fail_on, f"time:{pct},relative:{pct}") if p)
+
+
+def report_policy(run: Run, fail_on: str | None = None, matrix: str | None = None,
+                  threshold: float | None = None) -> GatePolicy:
+    """The gate's policy for ``run``'s device (``vbench compare`` picks it the same way)."""
+    device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")
+    return GatePolicy.build(_fail_on(fail_on, threshold), matrix, device_type=str(device), option="--fail-on")
+
+
+def judge(split: RunSplit, policy: GatePolicy) -> Report:
+    """The gate's verdicts on ``split.current`` against its baselines (the newest sessions the gate
+    would keep). A run without a hardware key is compared with the others that lack one, and every
+    row says cross-hardware."""
+    return compare_sessions(split.baselines, split.current, policy, allow_foreign=split.current.hardware_key is None,
+                            keep=GateSettings.baseline_runs)
+
+
+def verdict_rows(judged: Sequence[tuple[RunSplit, Report]]) -> pd.DataFrame:
+    """Every gate row of every judged split, with its hardware key and the cell's key columns."""
+    rows = []
+    for split, report in judged:
+        cells = {c.fullname: c for run in [*split.baselines, split.current] for c in run.cells.values()}
+        for row in report.rows:
+            extra = cells[row.fullname].extra if row.fullname in cells else {}
+            rows.append({
+                "hardware_key": split.hardware_key, **{k: extra.get(k) for k in CELL_KEY}, **row.as_dict(),
+                "current_run": split.current.label, "baseline_runs": ",".join(b.label for b in split.baselines),
+            })
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
