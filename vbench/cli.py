@@ -171,7 +171,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="judge CURRENT.json against BASELINE.json [...] (exit 1 on a regression)",
                        description="Offline regression gate: the verdicts and exit status of a gated pytest run, "
-                                   "for files produced elsewhere. Exit status: 0 pass, 1 regression, 2 bad input.")
+                                   "for files produced elsewhere. Exit status: 0 pass, 1 regression, 2 interrupted, 4 bad input.")
     p.add_argument("baseline", nargs="+", help="pytest-benchmark JSON of the baseline sessions, oldest first; "
                    "each is one session (3-5 give tight bounds)")
     p.add_argument("current", help="pytest-benchmark JSON of the run to judge")
@@ -201,7 +201,7 @@ def _add_ab(sub) -> None:
                        description="Checks REV_A and REV_B out in temporary git worktrees, runs pytest with the "
                                    "given arguments in each (two sessions at once that take turns round by round), "
                                    "and judges B against A. "
-                                   "Exit status: 0 pass, 1 B regressed, 2 bad input or a failed session.")
+                                   "Exit status: 0 pass, 1 B regressed, 2 interrupted, 4 bad input or a failed session.")
     p.add_argument("rev_a", help="baseline revision (branch, tag or commit)")
     p.add_argument("rev_b", help="candidate revision")
     p.add_argument("--repeats", type=int, default=3, help="session pairs (default 3)")

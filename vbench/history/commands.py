@@ -84,7 +84,7 @@ def add_bisect(sub) -> None:
                                    "measures one commit against GOOD with vbench ab's interleaved session pairs and "
                                    "the gate's verdicts; inconclusive ones get more pairs; a commit that does not "
                                    "build or run is skipped. Exit status: 0 first bad commit found, 1 not found "
-                                   "(BAD not slower, or skipped commits leave several), 2 bad input or GOOD fails.")
+                                   "(BAD not slower, or skipped commits leave several), 2 interrupted, 4 bad input or GOOD fails.")
     p.add_argument("good", help="a revision without the slowdown")
     p.add_argument("bad", help="a later revision with it")
     p.add_argument("--pairs", type=int, default=2, help="session pairs per measurement (default 2)")
