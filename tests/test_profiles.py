@@ -81,6 +81,8 @@ def test_matrix_file_with_defaults(tmp_path):
     ("entrys:\n  - {}", "needs a non-empty 'entries:' list"),
     ("entries: [{models: [a], optimizations: [e], batch_sizes: [1]}]\nextra: 1", "unknown top-level key 'extra'"),
     ("entries: [", "is not valid YAML at line"),
+    ("entries: !!python/object/apply:os.system ['echo pwned']",
+     r"at line 1: tag !!python/object/apply:os.system is not plain data \(matrix files are read with yaml.safe_load"),
 ])
 def test_malformed_matrix_files_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

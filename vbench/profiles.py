@@ -225,6 +225,10 @@ def read_matrix_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
+        if isinstance(exc, yaml.constructor.ConstructorError):  # e.g. !!python/object: never constructed
+            tag = str(exc.problem or "").split("tag ")[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+            raise VBenchError(f"matrix file {str(path)!r}{where}: tag {tag} is not plain data "
+                              "(matrix files are read with yaml.safe_load; nothing in them is run)") from None
         raise VBenchError(f"matrix file {str(path)!r} is not valid YAML{where}") from None
 
 
