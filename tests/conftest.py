@@ -70,16 +70,30 @@ CELL_MODULE = textwrap.dedent(
 FAST = ["--benchmark-max-time=0.01", "--benchmark-min-rounds=3", "--vb-warmup-time=0", "-p", "no:cacheprovider"]
 
 
+def _outside_xdist(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The inner session is not an xdist worker even when this test runs in one: pytest-benchmark
+    # reads these variables and would disable itself (and the gate with it).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def gate_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester project holding the gate's tiny project (fixtures/gate/project: ``tiny_net``)."""
+    from gate_helpers import make_project
+
+    _outside_xdist(monkeypatch)
+    make_project(pytester)
+    return pytester
+
+
 @pytest.fixture
 def vb_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """A pytester project with a user conftest (tiny registered models) and one inference cell function.
 
     Returns ``run(*args)`` which runs pytest in-process with fast benchmark settings.
     """
-    # The inner session is not an xdist worker even when this test runs in one: pytest-benchmark
-    # reads this variable and would disable itself.
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
+    _outside_xdist(monkeypatch)
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_cells=CELL_MODULE)
 

@@ -9,19 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from gate_helpers import CELL_ARGS, GOLDEN, local_baseline, local_key, make_project
+from gate_helpers import CELL_ARGS, GOLDEN, local_baseline, local_key
 
 DETERMINISTIC = "time:off,tail:off,relative:off,rss:off,cold_start:off,memory:off"
 
 
 @pytest.fixture
-def project(pytester, monkeypatch):
-    # The inner session is no xdist worker even when this test runs in one (pytest-benchmark
-    # would disable itself, and the gate with it).
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
-    make_project(pytester)
-    return pytester
+def project(gate_project):
+    return gate_project
 
 
 def store_fast_baselines(root, sessions=3):

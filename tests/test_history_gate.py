@@ -5,17 +5,14 @@ import json
 
 import pytest
 
-from gate_helpers import CELL_ARGS, local_baseline, local_key, make_project
+from gate_helpers import CELL_ARGS, local_baseline, local_key
 
 ONLY_RSS = "time:off,tail:off,relative:off,rss:10%,cold_start:off,memory:off"
 
 
 @pytest.fixture
-def project(pytester, monkeypatch):
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
-    make_project(pytester)
-    return pytester
+def project(gate_project):
+    return gate_project
 
 
 def store_history(root, old: int, new: int):
