@@ -269,16 +269,10 @@ def gate_of(config: pytest.Config) -> GateSession | None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("vbench-gate", "vbench: regression gate (with --benchmark-compare)")
-    for spec in GATE_OPTIONS:
-        default = f" (default: {spec.default})" if spec.default is not None else ""
-        # argparse %-formats help strings: the default "time:5%,..." needs its percent signs doubled.
-        group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None,
-                        help=(spec.help + default).replace("%", "%%"))
-        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
-    for spec in GATE_FLAGS:
-        group.addoption(spec.flag, dest=spec.ini, action="store_true", default=None, help=spec.help)
-        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", type="bool", default=False)
+    from vbench.plugin import add_option_group
+
+    add_option_group(parser, "vbench-gate", "vbench: regression gate (with --benchmark-compare)", GATE_OPTIONS,
+                     GATE_FLAGS)
 
 
 def _raw(config: pytest.Config, spec):

@@ -96,16 +96,25 @@ def session_of(config: pytest.Config) -> VBenchSession:
     return config.stash[_SESSION]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("vbench", "vbench: vision model benchmark matrix")
-    for spec in OPTIONS:
+def add_option_group(parser: pytest.Parser, name: str, description: str, options=(), flags=()) -> None:
+    """The one registration loop of vbench's options: each ``OptionSpec`` becomes ``--vb-NAME`` and the ini
+    key ``vb_NAME`` (``options`` take a value or, with ``switch``, none; ``flags`` are store_true)."""
+    group = parser.getgroup(name, description)
+    for spec in options:
         default = f" (default: {spec.default})" if spec.default is not None else ""
+        help_text = (spec.help + default).replace("%", "%%")  # argparse %-formats help ("time:5%")
         if spec.switch:
-            group.addoption(spec.flag, dest=spec.ini, action="store_const", const="on", default=None,
-                            help=spec.help + default)
+            group.addoption(spec.flag, dest=spec.ini, action="store_const", const="on", default=None, help=help_text)
         else:
-            group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=spec.help + default)
+            group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=help_text)
         parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
+    for spec in flags:
+        group.addoption(spec.flag, dest=spec.ini, action="store_true", default=None, help=spec.help)
+        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", type="bool", default=False)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_option_group(parser, "vbench", "vbench: vision model benchmark matrix", OPTIONS)
 
 
 def _raw_option(config: pytest.Config, spec) -> str | None:

@@ -22,7 +22,7 @@ from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
 
 __all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_device", "parse_weights",
-           "resolve_threads", "usable_cores"]
+           "parse_on_off", "resolve_threads", "usable_cores"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 TRAIN_OPTIMIZER_NAMES = ("adamw", "sgd")  # vbench.training.TRAIN_OPTIMIZERS; kept here to parse without torch.optim
@@ -105,13 +105,17 @@ OPTIONS: tuple[OptionSpec, ...] = (
 )
 
 
-def _on_off(name: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("on", "true", "1", "yes"):
+def parse_on_off(name: str, value: object) -> bool:
+    """The one on/off parser of every vbench option: on/off, true/false, 1/0, yes/no, or a bool (an ini
+    file's); ``name`` is the option without its ``--vb-`` prefix, for the one-line error."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("on", "true", "1", "yes"):
         return True
-    if value in ("off", "false", "0", "no"):
+    if text in ("off", "false", "0", "no"):
         return False
-    raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {text!r}")
+    raise VBenchError(f"--vb-{name.replace('_', '-')} must be on or off, got {value!r}")
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -260,7 +264,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
     )
     threads = resolve_threads(raw["threads"], device)
     probe_text = raw["probe"].strip().lower()
-    probe = device.type == "cpu" if probe_text == "auto" else _on_off("probe", raw["probe"])
+    probe = device.type == "cpu" if probe_text == "auto" else parse_on_off("probe", raw["probe"])
     try:
         seed = int(raw["seed"])
         warmup_time = float(raw["warmup_time"])
@@ -289,7 +293,7 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         workers = int(raw["data_workers"])
     except ValueError:
         raise VBenchError(f"--vb-data-workers must be an integer, got {raw['data_workers']!r}") from None
-    pin = None if raw["pin_memory"].strip().lower() == "auto" else _on_off("pin_memory", raw["pin_memory"])
+    pin = None if raw["pin_memory"].strip().lower() == "auto" else parse_on_off("pin_memory", raw["pin_memory"])
     data = DataSpec(root=data_root, workers=workers, pin_memory=pin)
     if data_root is not None:
         from vbench.data import build_dataset
@@ -323,8 +327,8 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         compile_mode=compile_mode,
         threads=threads,
         probe=probe,
-        tf32=_on_off("tf32", raw["tf32"]),
-        cudnn_benchmark=_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
+        tf32=parse_on_off("tf32", raw["tf32"]),
+        cudnn_benchmark=parse_on_off("cudnn_benchmark", raw["cudnn_benchmark"]),
         seed=seed,
         warmup=WarmupPolicy(min_time_s=warmup_time),
         train_optimizer=raw["train_optimizer"],
@@ -334,8 +338,8 @@ def resolve_settings(get: Callable[[OptionSpec], str | None] | Mapping[str, str 
         tolerances=parse_tolerances(raw["tolerance"]),
         trace_dir=Path(raw["trace"]) if raw["trace"] else None,
         trace_top=trace_top,
-        gpu_per_worker=_on_off("gpu_per_worker", raw["gpu_per_worker"]),
-        telemetry=_on_off("telemetry", raw["telemetry"]),
+        gpu_per_worker=parse_on_off("gpu_per_worker", raw["gpu_per_worker"]),
+        telemetry=parse_on_off("telemetry", raw["telemetry"]),
         telemetry_interval_s=telemetry_interval_s,
         interleave=parse_interleave(raw["interleave"], int(raw["interleave_rounds"])),
     )

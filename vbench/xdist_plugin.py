@@ -154,8 +154,10 @@ _PLAN_STASH = pytest.StashKey[ParallelPlan]()
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     # -n auto with --vb-gpu-per-worker: one worker per GPU, not per CPU core.
+    from vbench.settings import parse_on_off
+
     raw = config.getoption("vb_gpu_per_worker") or config.getini("vb_gpu_per_worker")
-    if raw and str(raw).lower() in ("on", "true", "1", "yes"):
+    if raw and parse_on_off("gpu_per_worker", raw):
         return len(_visible_gpus()) or None
     return None
 

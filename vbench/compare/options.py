@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vbench.compare.policy import DEFAULT_ALPHA, DEVICE_FAIL_ON, GatePolicy
 from vbench.errors import VBenchError
-from vbench.settings import OptionSpec
+from vbench.settings import OptionSpec, parse_on_off
 
 __all__ = ["GATE_OPTIONS", "GATE_FLAGS", "GateSettings", "resolve_gate_settings"]
 
@@ -70,12 +70,6 @@ def _int(name: str, text: str, minimum: int) -> int:
     return value
 
 
-def _flag(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def resolve_gate_settings(
     get: Callable[[OptionSpec], object] | Mapping[str, object], matrix: str | Path | None = None,
     device_type: str = "cpu",
@@ -95,17 +89,15 @@ def resolve_gate_settings(
         alpha = math.nan
     if not 0 < alpha < 1:
         raise VBenchError(f"--vb-alpha must be a number between 0 and 1, got {raw['alpha']!r}")
-    value = str(raw["relative"]).strip().lower()
-    if value not in ("on", "off", "true", "false", "1", "0"):
-        raise VBenchError(f"--vb-relative must be on or off, got {raw['relative']!r}")
-    flags = {spec.name: _flag(get(spec) or False) for spec in GATE_FLAGS}
+    relative = parse_on_off("relative", raw["relative"])
+    flags = {spec.name: parse_on_off(spec.name, get(spec) or False) for spec in GATE_FLAGS}
     # Unset --vb-fail-on leaves the matrix file's gate.fail_on (then the device's defaults) in charge.
     user_fail_on = get(GATE_OPTIONS[0])
     return GateSettings(
         policy=GatePolicy.build(None if user_fail_on is None else str(user_fail_on), matrix, alpha,
                                 device_type=device_type, fail_on_inconclusive=flags["fail_on_inconclusive"]),
         confirm_sessions=_int("confirm_sessions", raw["confirm_sessions"], 0),
-        relative=value in ("on", "true", "1"),
+        relative=relative,
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),
         allow_foreign=flags["allow_foreign_baseline"],
