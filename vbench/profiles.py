@@ -7,6 +7,7 @@ overrides replace an axis in every entry.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -46,8 +47,11 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.model}-{self.optimization}-bs{self.batch_size}-{self.img_size}px"
+        return f"{self.model}-{self.optimization}-bs{self.batch_size}-{self.img_size}px"  # parsed by CELL_ID
 
+
+# A cell id (Cell.id) read back from a node id, e.g. by xdist's scheduler to keep one model on one worker.
+CELL_ID = re.compile(r"(?P<model>[^\[\]]+)-(?P<optimization>[^-\[\]]+)-bs(?P<batch_size>\d+)-(?P<img_size>\d+)px")
 
 MAX_AXIS_VALUE = 1_000_000  # a batch or image size beyond this is a typo, not a benchmark
 

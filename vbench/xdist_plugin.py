@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from vbench.profiles import CELL_ID
+
 __all__ = ["ParallelPlan", "plan_parallel", "cpu_share", "model_scope", "write_json_atomic", "RemoteBenchmark"]
 
 _BENCH_PROP = "vbench_benchmark"
@@ -250,7 +252,7 @@ def pytest_configure_node(node) -> None:
     node.workerinput[_PLAN_KEY] = {k: v for k, v in asdict(_plan_of(node.config)).items() if k != "notes"}
 
 
-_CELL_ID = re.compile(r"\[(?P<model>[^\[\]]+)-[^-\[\]]+-bs\d+-\d+px\]")
+_CELL_ID = re.compile(rf"\[{CELL_ID.pattern}\]")
 
 
 def model_scope(nodeid: str) -> str:
