@@ -50,8 +50,9 @@ class Step:
 
 
 class Workload:
-    """One round of a mode; the defaults are inference's neighbours' common ground. Subclasses live
-    in this package, one module per mode, and register with :func:`register_workload`."""
+    """What one round of a mode does and what it measures around the rounds. The defaults suit a mode
+    whose round is one call of the model on one batch; subclasses live in this package, one module per
+    mode, and register with :func:`register_workload`."""
 
     mode = ""
     # Timed rounds fixed by the workload (None: pytest-benchmark's calibration or --benchmark-max-time).
