@@ -1,5 +1,5 @@
 """Data-loading cells: DataLoader images/s per round, plus one training epoch split into waiting for
-data, host-to-device transfer and compute (see vbench/pipeline.py)."""
+data, host-to-device transfer and compute (see vbench/workloads/data.py)."""
 
 import pytest
 

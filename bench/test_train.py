@@ -1,6 +1,6 @@
 """Training-step cells: forward + loss + backward + optimizer step + zero_grad per round.
 
-LoRA cells train only the adapters (``lora_rN`` optimizations); see vbench/training.py for the
+LoRA cells train only the adapters (``lora_rN`` optimizations); see vbench/workloads/train.py for the
 phase split and the memory breakdown recorded with each cell.
 """
 

@@ -4,14 +4,14 @@ installed version's fixture), one probe before each round, outside the timed reg
 import pytest
 
 from vbench.fallbacks import compile_cache_state
-from vbench.rounds import RoundsResult, planned_rounds, timed_rounds
+from vbench.timing import RoundsResult, planned_rounds, timed_rounds
 
 
 def test_planned_rounds_follow_the_installed_pytest_benchmark_fixture(pytester, monkeypatch):
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(test_fixture="""
-from vbench.rounds import planned_rounds
+from vbench.timing import planned_rounds
 
 def test_reads_the_options(benchmark):
     assert planned_rounds(benchmark, 0.01) == 25      # 0.25 s / 0.01 s

@@ -52,7 +52,7 @@ def test_lora_defaults_for_swin_resnet_densenet():
 
 @pytest.mark.parametrize("name, family", [("vit_tiny_patch16_224", "vision_transformer"), ("resnet18", "resnet")])
 def test_trainable_counts_equal_pefts_own(name, family, runner):
-    result = runner.run(Cell("train", name, 32, "lora_r8", 2), _Rounds())
+    result = runner.run(Cell("train", name, 32, "lora_r8", 2), _Rounds()).to_extra_info()
     peft_model, _ = apply_lora(create_model(name, img_size=32), family, 8, LoraSpec())
     trainable, total = peft_model.get_nb_trainable_parameters()
     assert (result["trainable_params"], result["params"]) == (trainable, total)
@@ -86,7 +86,7 @@ def test_bad_lora_input_is_one_line():
 
 
 def test_training_step_records_phases_and_a_memory_breakdown_that_adds_up(runner):
-    result = runner.run(Cell("train", "resnet18", 32, "eager", 4), _Rounds())
+    result = runner.run(Cell("train", "resnet18", 32, "eager", 4), _Rounds()).to_extra_info()
     assert result["mode"] == "train" and result["optimizer"] == "adamw"
     assert result["forward_ms"] > 0 and result["backward_ms"] > 0 and result["optimizer_ms"] > 0
     assert result["mem_weights_mb"] == pytest.approx(11_689_512 * 4 / 2**20)
@@ -102,7 +102,7 @@ def test_training_step_records_phases_and_a_memory_breakdown_that_adds_up(runner
 
 def test_sgd_is_selectable_and_unknown_optimizers_are_refused():
     runner = CellRunner(resolve_settings({"warmup_time": "0", "train_optimizer": "sgd"}))
-    result = runner.run(Cell("train", "resnet18", 32, "eager", 2), _Rounds())
+    result = runner.run(Cell("train", "resnet18", 32, "eager", 2), _Rounds()).to_extra_info()
     assert result["optimizer"] == "sgd"
     assert result["mem_optimizer_state_mb"] == pytest.approx(result["mem_weights_mb"], rel=1e-4)
     with pytest.raises(VBenchError, match="unknown optimizer 'adamww'; did you mean adamw"):
@@ -155,5 +155,5 @@ def test_bad_lora_and_optimizer_options_stop_the_run(vb_project):
 
 def test_stochastic_depth_models_pass_the_train_guard_in_eager(runner):
     # swin_tiny trains with drop_path_rate 0.1: the reference and the first step draw the same masks.
-    result = runner.run(Cell("train", "swin_tiny_patch4_window7_224", 32, "eager", 2), _Rounds())
+    result = runner.run(Cell("train", "swin_tiny_patch4_window7_224", 32, "eager", 2), _Rounds()).to_extra_info()
     assert result["correctness"] == "ok" and result["max_rel_err"] < 1e-5

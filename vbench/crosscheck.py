@@ -25,7 +25,7 @@ def event_median_s(cell_id: str, run: dict, n: int = 50) -> tuple[float, float]:
     import vbench  # noqa: F401 - registers optimizations
     from vbench.models import resolve_model
     from vbench.optimize import OptContext, resolve_plan
-    from vbench.runner import make_input
+    from vbench.model_cache import make_input
     from vbench.models import create_model
     from vbench.timing import CudaEventTimer, WarmupPolicy, device_timer, warm_up
 

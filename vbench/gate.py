@@ -65,14 +65,15 @@ class GateSession:
     # -- per cell --------------------------------------------------------------------------------
 
     def after_cell(self, runner, cell, bench) -> None:
-        """With --vb-relative: the cell's time over its eager reference, timed in interleaved pairs."""
+        """With --vb-relative: the cell's time over its eager reference, timed in interleaved pairs (the
+        runner's public :class:`~vbench.workloads.Step` of the cell: its call and its eager call)."""
         if not self.settings.relative or cell.optimization == "eager":
             return
         try:
-            cell_step, eager_step, context = runner.steps(cell)
+            step = runner.last_step(cell)
         except RuntimeError:
             return  # measured by something other than the runner: nothing to re-measure with
-        if eager_step is None:
+        if step.eager_call is None:
             return
         # Re-measure with the clock the benchmark's rounds were taken with (a marker or
         # --benchmark-timer may have replaced vbench's default); pytest-benchmark keeps it in _timer.
@@ -81,8 +82,9 @@ class GateSession:
         if turns is not None:
             turns.before_round(f"{cell.id} relative")
         try:
-            with context():
-                extra[SAMPLE_KEYS["rel_time"]] = _interleaved_ratios(cell_step, eager_step, self.settings.relative_pairs, timer)
+            with step.context():
+                extra[SAMPLE_KEYS["rel_time"]] = _interleaved_ratios(step.call, step.eager_call,
+                                                                     self.settings.relative_pairs, timer)
                 extra["rel_time"] = float(_median(extra[SAMPLE_KEYS["rel_time"]]))
         finally:
             if turns is not None:

@@ -240,12 +240,13 @@ class OptimizationPlan:
     def unavailable_reason(self, device: torch.device, mode: str) -> str | None:
         """Why this plan cannot run on ``device`` in ``mode``, or None when it can.
 
-        Data cells train the model during their epoch, so they need what training needs.
+        Data cells train the model during their epoch and DDP cells train it on every rank, so they
+        need what training needs.
         """
         for part in self.parts:
             if device.type not in part.devices:
                 return f"{part.name} needs {' or '.join(sorted(part.devices))}; this run is on {device.type}"
-            if ("train" if mode == "data" else mode) not in part.modes:
+            if ("train" if mode in ("data", "ddp") else mode) not in part.modes:
                 return f"{part.name} does not support {mode} (only {', '.join(sorted(part.modes))})"
             for module, requirement in part.requires:
                 if importlib.util.find_spec(module) is None:

@@ -83,7 +83,7 @@ class VBenchSession:
         self.skipped.append({"id": cell.id, **asdict(cell), "reason": reason})
 
     def record_skipped_item(self, cell_id: str, reason: str) -> None:
-        """A parametrized vbench cell skipped by its own test function (DDP on too few GPUs)."""
+        """A parametrized vbench cell skipped by its own test function (not through ``vb_measure``)."""
         if not any(entry["id"] == cell_id for entry in self.skipped):
             self.skipped.append({"id": cell_id, "reason": reason})
 
@@ -124,7 +124,7 @@ def _raw_option(config: pytest.Config, spec) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in (
-        "vbench(mode): a vbench cell function; mode is inference, train or data",
+        "vbench(mode): a vbench cell function; mode is inference, train, data or ddp",
         "inference: inference cells",
         "train: training-step cells",
         "data: data-loading cells",
@@ -183,7 +183,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     vb = session_of(metafunc.config)
     timer = device_timer(vb.settings.device)
     params = []
-    for cell in (c for c in vb.cells if c.mode == mode):
+    for cell in _cells_of_mode(vb.cells, mode):
         plan = resolve_plan(cell.optimization)
         marks = [
             getattr(pytest.mark, mode),
@@ -197,6 +197,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.lora)
         params.append(pytest.param(cell, id=cell.id, marks=marks))
     metafunc.parametrize("vb_cell", params)
+
+
+def _cells_of_mode(cells: list[Cell], mode: str) -> list[Cell]:
+    """The cells of ``mode``; DDP cells are derived from the eager training cells of the profile."""
+    if mode == "ddp":
+        from vbench.workloads.ddp import ddp_cells
+
+        return ddp_cells(cells)
+    return [c for c in cells if c.mode == mode]
 
 
 def _check_output_paths(config: pytest.Config) -> None:
@@ -329,7 +338,7 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
     callspec = getattr(item, "callspec", None)
-    if report.skipped and callspec is not None and {"vb_cell", "ddp_case"} & set(callspec.params):
+    if report.skipped and callspec is not None and "vb_cell" in callspec.params:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         session_of(item.config).record_skipped_item(callspec.id, reason.removeprefix("Skipped: "))
     return report
@@ -358,7 +367,8 @@ def vb_settings(pytestconfig: pytest.Config) -> RunSettings:
 @pytest.fixture
 def vb_measure(request: pytest.FixtureRequest, benchmark):
     """``vb_measure(cell)`` measures one cell through ``benchmark`` and stores its metrics in
-    ``benchmark.extra_info``; a cell that cannot run here is skipped with the reason."""
+    ``benchmark.extra_info`` (:meth:`vbench.result.CellResult.to_extra_info`), which it also returns;
+    a cell that cannot run here is skipped with the reason."""
     from vbench.correctness import CorrectnessError
     from vbench.fallbacks import cell_record
     from vbench.runner import CellSkipped
@@ -372,7 +382,7 @@ def vb_measure(request: pytest.FixtureRequest, benchmark):
     def measure(cell: Cell) -> dict[str, Any]:
         wrong: CorrectnessError | None = None
         try:
-            result = vb.runner.run(cell, benchmark)
+            result = vb.runner.run(cell, benchmark).to_extra_info()
         except CellSkipped as exc:
             vb.record_skip(cell, str(exc))
             pytest.skip(f"{cell.id}: {exc}")

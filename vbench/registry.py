@@ -47,6 +47,10 @@ class Registry(Generic[T]):
         """Sorted names matching the fnmatch ``pattern``."""
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
 
+    def entries(self) -> list[T]:
+        """Every entry in registration order (tables that keep an order: the gate's metrics)."""
+        return list(self._entries.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

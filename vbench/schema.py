@@ -1,6 +1,7 @@
 """The per-cell result schema stored in pytest-benchmark's ``extra_info``: every key, its unit and meaning.
 
-Units are in the names. Readers (reports, the gate) use :data:`FIELDS` and treat a missing field
+Units are in the names. The measured metrics' units and meanings come from the metric registry
+(:mod:`vbench.metrics.registry`, one table for the schema, the gate and the report). Readers (reports, the gate) use :data:`FIELDS` and treat a missing field
 of an older schema version as blank, never as zero. :data:`GROUPS` documents the keys only some
 cells carry (training, data, telemetry, ...); ``docs/schema.md`` is generated from this module
 (``python -m vbench.docs_gen``).
@@ -9,6 +10,8 @@ cells carry (training, data, telemetry, ...); ``docs/schema.md`` is generated fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vbench.metrics.registry import METRICS, list_metrics
 
 __all__ = ["SCHEMA_VERSION", "Field", "CORE", "GROUPS", "FIELDS", "UNITS", "DOCUMENTED"]
 
@@ -24,6 +27,13 @@ class Field:
     meaning: str
 
 
+def _metric(name: str) -> Field:
+    """The field of a registered metric: its unit and meaning as the registry declares them."""
+    list_metrics()
+    spec = METRICS.get(name)
+    return Field(name, spec.unit, spec.meaning)
+
+
 # Every inference cell carries all of them, None where a value does not apply (CUDA memory on CPU)
 # or is unknown (MFU of a GPU not in the peak table).
 CORE: tuple[Field, ...] = (
@@ -36,33 +46,30 @@ CORE: tuple[Field, ...] = (
     Field("img_size", "px", "square input size"),
     Field("device", "", "cpu or cuda:N"),
     Field("precision", "", "fp32, tf32, bf16, fp16 or int8: the least exact part of the optimization"),
-    Field("samples_per_s", "samples/s", "batch size / median round time"),
-    Field("latency_ms_p50", "ms/batch", "median time per round (one call on one batch)"),
-    Field("latency_ms_p90", "ms/batch", "90th percentile of the round times"),
-    Field("latency_ms_p99", "ms/batch", "99th percentile of the round times"),
-    Field("latency_ms_per_sample", "ms/sample", "p50 / batch size"),
+    _metric("samples_per_s"),
+    _metric("latency_ms_p50"),
+    _metric("latency_ms_p90"),
+    _metric("latency_ms_p99"),
+    _metric("latency_ms_per_sample"),
     Field("rounds", "", "timed rounds (the raw per-round seconds are in `stats.data`)"),
-    Field("peak_mem_allocated_mb", "MiB", "CUDA allocator peak allocated during the timed rounds (null on CPU)"),
-    Field("peak_mem_reserved_mb", "MiB", "CUDA allocator peak reserved during the timed rounds (null on CPU)"),
-    Field("peak_rss_mb", "MiB", "the process's peak resident memory (see `rss_method`)"),
-    Field("params", "", "parameter count (tied weights once)"),
-    Field("trainable_params", "", "parameters that require grad"),
-    Field("gmacs", "GMAC/sample", "multiply-adds per sample (fvcore on the fp32 eager model, attention matmuls "
-          "included)"),
-    Field("gflops", "GFLOP/sample (2 x gmacs)", "2 x gmacs"),
-    Field("tflops_achieved", "TFLOP/s", "achieved FLOP/s at the median round time"),
-    Field("mfu", "fraction of dense peak", "tflops_achieved over the GPU's dense peak for the cell's precision "
-          "(null for unknown GPUs and on CPU)"),
-    Field("cold_start_s", "s", "build + convert/compile + first call"),
-    Field("build_s", "s", "model construction"),
-    Field("convert_s", "s", "applying the optimization (export, compile, session or engine build)"),
-    Field("first_call_s", "s", "the first call, with any lazy compilation"),
-    Field("top1_agreement", "fraction", "samples whose arg-max class equals fp32 eager's"),
-    Field("max_rel_err", "", "max|out - ref| / max|ref| against fp32 eager on the same inputs"),
-    Field("mean_rel_err", "", "mean|out - ref| / mean|ref|"),
-    Field("top1_agreement_clear", "fraction", "top-1 agreement over the samples whose reference margin exceeds "
-          "2 x tolerance x max|ref| (null when none does)"),
-    Field("top1_clear_samples", "samples", "how many samples that is"),
+    _metric("peak_mem_allocated_mb"),
+    _metric("peak_mem_reserved_mb"),
+    _metric("peak_rss_mb"),
+    _metric("params"),
+    _metric("trainable_params"),
+    _metric("gmacs"),
+    _metric("gflops"),
+    _metric("tflops_achieved"),
+    _metric("mfu"),
+    _metric("cold_start_s"),
+    _metric("build_s"),
+    _metric("convert_s"),
+    _metric("first_call_s"),
+    _metric("top1_agreement"),
+    _metric("max_rel_err"),
+    _metric("mean_rel_err"),
+    _metric("top1_agreement_clear"),
+    _metric("top1_clear_samples"),
     Field("tolerance_max_rel_err", "", "the guard's max_rel_err tolerance for this precision in this run"),
     Field("correctness", "", "the correctness guard's verdict: `ok`, its failure message, or `not checked` "
           "(--vb-tolerance off); the one correctness truth, which the report reads"),
@@ -98,10 +105,10 @@ GROUPS: dict[str, tuple[Field, ...]] = {
         Field("lora_rank", "", "LoRA rank of a `lora_rN` optimization, else null"),
     ),
     "Machine probe and relative timing (the gate's inputs)": (
-        Field("norm_time", "x probe", "median of each round's time over the machine probe timed just before it"),
+        _metric("norm_time"),
         Field("norm_time_samples", "x probe", "those per-round ratios"),
         Field("probe_ms_p50", "ms", "median probe time"),
-        Field("rel_time", "x eager", "median cell / eager time of interleaved call pairs (--vb-relative)"),
+        _metric("rel_time"),
         Field("rel_time_samples", "x eager", "those per-pair ratios"),
         Field("gate_confirm", "", "fresh confirmation sessions' samples and load, written by the gate"),
     ),

@@ -25,7 +25,7 @@ __all__ = ["OptionSpec", "OPTIONS", "RunSettings", "resolve_settings", "resolve_
            "parse_on_off", "resolve_threads", "usable_cores"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-TRAIN_OPTIMIZER_NAMES = ("adamw", "sgd")  # vbench.training.TRAIN_OPTIMIZERS; kept here to parse without torch.optim
+TRAIN_OPTIMIZER_NAMES = ("adamw", "sgd")  # vbench.workloads.train.TRAIN_OPTIMIZERS; kept here to parse without torch.optim
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from vbench.compare.render import render_json, render_markdown, render_text
 from vbench.compare.engine import compare_paired, compare_sessions
 from vbench.compare.report import Report, suspect_cells
 from vbench.compare.runs import CellRecord, ForeignBaselineError, Run, check_hardware, load_run, run_from_json
-from vbench.compare.verdicts import METRICS, VERDICTS, Metric, Row
+from vbench.compare.verdicts import VERDICTS, Metric, Row, gate_metrics
 
 __all__ = [
     "atomic_write_bytes",
@@ -38,7 +38,7 @@ __all__ = [
     "check_hardware",
     "load_run",
     "run_from_json",
-    "METRICS",
+    "gate_metrics",
     "VERDICTS",
     "Metric",
     "Row",

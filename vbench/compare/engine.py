@@ -23,7 +23,7 @@ from vbench.compare.shifts import (
 )
 from vbench.compare.stats import Spread, bound, log_values, moderated, one_sided_p, pooled_spread, se_factor
 from vbench.compare.verdicts import (
-    INCONCLUSIVE, METRICS, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, Metric, Row, decide,
+    INCONCLUSIVE, MISSING, MODEL_CHANGED, NEW, NOT_GATED, REGRESSED, UNCHANGED, Metric, Row, decide, gate_metrics,
 )
 
 __all__ = ["compare_sessions", "compare_paired", "LOAD_MARGIN"]
@@ -126,7 +126,7 @@ def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, pair
     """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order."""
     checks = [e for e in entries if isinstance(e, _Check)]
     spreads: dict[str, Spread] = {}
-    for metric in METRICS:
+    for metric in gate_metrics():
         groups = [c.base for c in checks if c.metric is metric]
         if groups:
             spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
@@ -174,7 +174,7 @@ def compare_sessions(
     policy = policy or GatePolicy()
     baselines = list(baselines)
     cross = any([check_hardware(b, current.hardware_key, allow_foreign=allow_foreign) for b in baselines])
-    judged = [m for m in METRICS if not m.equal]
+    judged = [m for m in gate_metrics() if not m.equal]
     baselines, left_out = drop_outlier_sessions(
         baselines, judged, lambda m: policy.tolerances.get(m.category), match_cell)
     if keep:
@@ -192,7 +192,7 @@ def compare_sessions(
             entries.append(Row(cur.display, "-", NEW, note="not in the baseline", fullname=cur.fullname))
             continue
         matched.update(m.fullname for m in matches)
-        for metric in METRICS:
+        for metric in gate_metrics():
             if metric.equal:
                 if (row := _equal_row(metric, cur, matches[-1])) is not None:
                     entries.append(row)
@@ -261,7 +261,7 @@ def _after_step(metric: Metric, sourced: list[tuple[str, CellRecord]],
 
 def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, policy: GatePolicy) -> None:
     """Regressed rows of a metric this whole session moved in become inconclusive (see shifts.py)."""
-    for metric in METRICS:
+    for metric in gate_metrics():
         tol = policy.tolerances.get(metric.category) if metric.category else None
         if metric.equal or tol is None or metric.category in LOAD_INSENSITIVE:
             continue
@@ -298,7 +298,7 @@ def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None =
         if name not in a0.cells:
             entries.append(Row(cur.display, "-", NEW, note="in B, not in A", fullname=cur.fullname))
             continue
-        for metric in METRICS:
+        for metric in gate_metrics():
             if metric.equal:
                 base = a0.cells.get(name)
                 if base is not None and (row := _equal_row(metric, cur, base)) is not None:

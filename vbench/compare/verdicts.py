@@ -11,6 +11,7 @@ the strict one, the verdict is ``inconclusive``: more sessions would decide. Equ
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from vbench.compare.stats import Bound, statistic
 
 __all__ = [
     "REGRESSED", "IMPROVED", "UNCHANGED", "INCONCLUSIVE", "NOT_GATED", "NEW", "MISSING", "MODEL_CHANGED",
-    "VERDICTS", "Row", "Metric", "METRICS", "decide",
+    "VERDICTS", "Row", "Metric", "gate_metrics", "decide",
 ]
 
 REGRESSED, IMPROVED, UNCHANGED, INCONCLUSIVE = "regressed", "improved", "unchanged", "inconclusive"
@@ -94,18 +95,19 @@ class Metric:
         return [statistic(s, self.stat) for s in cell.confirm_sessions(self.source)]
 
 
-METRICS: tuple[Metric, ...] = (
-    Metric("latency_median", "time", "ms", source="time", scale=1e3, prior_sigma=0.10),
-    Metric("latency_p90", "tail", "ms", source="time", stat="p90", scale=1e3, prior_sigma=0.15),
-    Metric("norm_time", "relative", "x probe", source="norm_time", prior_sigma=0.05),
-    Metric("rel_time", "relative", "x eager", source="rel_time", prior_sigma=0.05),
-    Metric("peak_mem_allocated_mb", "memory", "MiB", prior_sigma=0.02),
-    Metric("peak_mem_reserved_mb", "memory", "MiB", prior_sigma=0.02),
-    Metric("peak_rss_mb", "rss", "MiB", prior_sigma=0.05),
-    Metric("cold_start_s", "cold_start", "s", prior_sigma=0.25),
-    Metric("gmacs", None, "GMAC", equal=True),
-    Metric("params", None, equal=True),
-)
+def gate_metrics() -> tuple[Metric, ...]:
+    """The judged metrics, in row order: every metric of the registry (:mod:`vbench.metrics.registry`)
+    with a gate rule, vbench's own first, then those registered by users."""
+    from vbench.metrics.registry import list_metrics
+
+    return _gate_table(tuple(m for m in list_metrics() if m.gate is not None))
+
+
+@functools.lru_cache(maxsize=8)
+def _gate_table(specs) -> tuple[Metric, ...]:
+    # Cached per registry state: the engine compares metrics by identity within one judgement.
+    return tuple(Metric(s.name, s.gate.category, s.unit if s.gate.unit is None else s.gate.unit, s.gate.source,
+                        s.gate.stat, s.gate.scale, s.gate.prior_sigma, s.gate.equal) for s in specs)
 
 
 def decide(change: float, tolerance: float, bound: Bound) -> str:

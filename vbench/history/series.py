@@ -1,7 +1,7 @@
 """Stored sessions as a history: ordered by commit time, one hardware key, and per cell and metric
 the series of session values.
 
-Each session contributes the gate's own value per cell and metric (:data:`vbench.compare.verdicts.METRICS`,
+Each session contributes the gate's own value per cell and metric (:func:`vbench.compare.verdicts.gate_metrics`,
 ``Metric.value``: the median of its rounds, the median ``norm_time`` ratio, its peak RSS, its cold
 start), so a history point is exactly what the gate judges. Files are read through
 :func:`vbench.compare.runs.load_run`; nothing here parses JSON.
@@ -16,13 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vbench.compare.runs import Run, load_run
-from vbench.compare.verdicts import METRICS, Metric
+from vbench.compare.verdicts import Metric, gate_metrics
 from vbench.errors import VBenchError
 
-__all__ = ["TREND_METRICS", "Session", "Series", "History", "find_sessions", "load_sessions", "build_history", "cell_filter"]
+__all__ = ["trend_metrics", "Session", "Series", "History", "find_sessions", "load_sessions", "build_history", "cell_filter"]
 
 # Judged metrics only: gmacs and params are equalities ("model changed"), not trends.
-TREND_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if not m.equal)
+def trend_metrics() -> tuple[Metric, ...]:
+    """The gate's judged metrics whose values move (equality metrics left out)."""
+    return tuple(m for m in gate_metrics() if not m.equal)
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,15 @@ def cell_filter(expression: str | None) -> Callable[[str], bool]:
 
 
 def build_history(runs: Sequence[Run], *, hardware: str | None = None, keyword: str | None = None,
-                  since: datetime | None = None, metrics: Sequence[Metric] = TREND_METRICS) -> History:
+                  since: datetime | None = None, metrics: Sequence[Metric] | None = None) -> History:
     """Order ``runs`` by commit time (sessions without git info by the time they ran), keep one
     hardware key, and build the series of every cell (matched by pytest-benchmark fullname) and
-    metric. ``keyword`` filters cells like pytest's ``-k``; ``since`` drops older sessions.
+    metric (``metrics``: :func:`trend_metrics` unless given). ``keyword`` filters cells like pytest's
+    ``-k``; ``since`` drops older sessions.
 
     Raises :class:`VBenchError` when no session is left.
     """
+    metrics = trend_metrics() if metrics is None else metrics
     if not runs:
         raise VBenchError("no stored sessions to build a history from")
     sessions = sorted((_session(r) for r in runs),

@@ -18,9 +18,10 @@ import pandas as pd
 
 from vbench.compare.runs import CellRecord, Run, load_run
 from vbench.errors import VBenchError
+from vbench.metrics.registry import list_metrics, stored_units
 from vbench.schema import FIELDS, UNITS
 
-__all__ = ["COLUMN_UNITS", "CELL_KEY", "UNKNOWN_HARDWARE", "load_vbench_run", "hardware_key_of", "find_runs",
+__all__ = ["COLUMN_UNITS", "column_units", "CELL_KEY", "UNKNOWN_HARDWARE", "load_vbench_run", "hardware_key_of", "find_runs",
            "load_runs", "runs_to_frame", "load_frame"]
 
 # One cell on one machine: two rows with the same key and hardware are the same measurement
@@ -47,10 +48,15 @@ EXTRA_UNITS: dict[str, str] = {
     "stats_rounds": "",
     "lora_rank": "",
     "trainable_pct": "% of params",
-    "mem_mb": "MiB (CUDA peak allocated, else the training step's tensor peak, else CPU peak RSS)",
+    "mem_mb": next(m.unit for m in list_metrics() if m.name == "mem_mb"),  # the registry's derived metric
     "samples_per_s_per_gb": "samples/s per GiB of mem_mb",
 }
 COLUMN_UNITS: dict[str, str] = {**UNITS, **EXTRA_UNITS}
+
+
+def column_units() -> dict[str, str]:
+    """:data:`COLUMN_UNITS` with the units of every registered metric (users' too) added."""
+    return {**stored_units(), **COLUMN_UNITS}
 
 
 def load_vbench_run(path: str | Path) -> Run:
@@ -144,7 +150,9 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
     columns = [*FIELDS, *EXTRA_UNITS, "samples_s"]
     columns += sorted({k for row in rows for k in row} - set(columns))
     frame = pd.DataFrame(rows, columns=columns)
-    numeric = [c for c, unit in COLUMN_UNITS.items() if unit and c in frame] + [
+    units = column_units()
+    registered = [m.name for m in list_metrics() if m.stored]
+    numeric = [c for c, unit in units.items() if unit and c in frame] + registered + [
         "schema_version", "rounds", "params", "trainable_params", "max_rel_err", "mean_rel_err", "stats_rounds",
         "lora_rank",
     ]
@@ -159,7 +167,7 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
         frame["peak_mem_allocated_mb"].notna(), step_peak.where(step_peak.notna(), frame["peak_rss_mb"]))
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["samples_per_s_per_gb"] = frame["samples_per_s"] / (frame["mem_mb"] / 1024)
-    frame.attrs["units"] = {c: COLUMN_UNITS.get(c, "") for c in frame.columns}
+    frame.attrs["units"] = {c: units.get(c, "") for c in frame.columns}
     frame.attrs["runs"] = [
         {"run": r.label, "source": r.source, "datetime": r.datetime, "hardware_key": hardware_key_of(r),
          "commit": r.commit, "cells": len(r.cells)}

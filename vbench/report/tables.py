@@ -18,16 +18,21 @@ from vbench.report.recommend import Recommendation
 from vbench.run_summary import is_contended
 
 __all__ = [
-    "contention_warnings", "BLANK", "CELL_TABLE", "write_csv", "fmt", "markdown_table", "cell_table",
+    "contention_warnings", "BLANK", "cell_columns", "write_csv", "fmt", "markdown_table", "cell_table",
     "comparison_table", "summary_markdown"]
 
 BLANK = "—"
 
-# The per-cell columns people read first; the CSV has all of them.
-CELL_TABLE = (
-    "model", "optimization", "precision", "batch_size", "img_size", "samples_per_s", "latency_ms_p50",
-    "latency_ms_p99", "mem_mb", "gmacs", "mfu", "top1_agreement", "max_rel_err", "correct",
-)
+# What a cell is, before its metrics, and the guard's verdict after them.
+_CELL_KEY_COLUMNS = ("model", "optimization", "precision", "batch_size", "img_size")
+
+
+def cell_columns() -> tuple[str, ...]:
+    """The per-cell table's columns people read first (the CSV has all of them): the cell, every
+    metric registered with ``report_column`` (vbench's and users'), and whether it was correct."""
+    from vbench.metrics.registry import list_metrics
+
+    return (*_CELL_KEY_COLUMNS, *(m.name for m in list_metrics() if m.report_column), "correct")
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -60,7 +65,7 @@ def markdown_table(frame: pd.DataFrame, headers: Sequence[str] | None = None) ->
 def cell_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The readable per-cell table and its headers with units, sorted by model, batch, optimization."""
     units = frame.attrs.get("units", {})
-    cols = [c for c in CELL_TABLE if c in frame]
+    cols = [c for c in cell_columns() if c in frame]
     table = frame.sort_values(["model", "img_size", "batch_size", "optimization"], kind="stable")[cols]
     headers = [f"{c} ({units[c]})" if units.get(c) else c for c in cols]
     return table, headers

@@ -1,4 +1,4 @@
-"""Training-step cells: forward + loss + backward + optimizer step + zero_grad, per round.
+"""Training-step cells (mode ``train``): forward + loss + backward + optimizer step + zero_grad, per round.
 
 Every round does the same work: the same input and labels, the same shapes, optimizer state created
 during warm-up (AdamW's moments appear at its first step). Once per cell, before timing, the step is
@@ -34,9 +34,7 @@ from vbench.correctness import logits_of
 from vbench.errors import UnknownNameError
 from vbench.metrics.tensors import LiveTensorBytes, SavedActivations, tensor_bytes
 from vbench.optimize import Executable, OptimizationPlan, Stage
-from vbench.profiles import Cell
-from vbench.runner import WORKLOADS, CellRunner, Workload
-from vbench.settings import RunSettings
+from vbench.workloads.base import Workload, register_workload
 
 __all__ = ["TRAIN_OPTIMIZERS", "make_optimizer", "TrainWorkload"]
 
@@ -63,14 +61,15 @@ def _labels(batch_size: int, num_classes: int, seed: int, device: torch.device) 
     return torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)
 
 
+@register_workload("train")
 class TrainWorkload(Workload):
     """One optimizer step per round."""
 
     def context(self):
         return torch.enable_grad()
 
-    def make_step(self, exe: Executable, xp: torch.Tensor, cell: Cell, settings: RunSettings,
-                  num_classes: int) -> Callable[[], Any]:
+    def make_step(self, exe: Executable, xp: torch.Tensor, num_classes: int) -> Callable[[], Any]:
+        cell, settings = self.ctx.cell, self.ctx.settings
         module = exe.module
         self.exe = exe
         self.params = [p for p in module.parameters() if p.requires_grad]
@@ -111,8 +110,8 @@ class TrainWorkload(Workload):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def before_timing(self, runner: CellRunner, exe: Executable, plan: OptimizationPlan) -> dict[str, Any]:
-        fields = self._phase_split(runner)
+    def before_timing(self, exe: Executable, plan: OptimizationPlan) -> dict[str, Any]:
+        fields = self._phase_split()
         compiled = any(p.stage == Stage.COMPILE for p in plan.parts)
         fields.update(self._memory_breakdown(compiled))
         trainable = sum(p.numel() for p in self.params)
@@ -127,11 +126,14 @@ class TrainWorkload(Workload):
             optimizer_state_saved_mb=(total - trainable) * per_param / _MB,
             grad_scaler=self.scaler is not None,
         )
+        # Backward costs about twice the forward when weights train (input and weight gradients),
+        # about once when they are frozen (LoRA: input gradients only, plus small adapters).
+        fields["train_flops_factor"] = 3.0 if fields["trainable_pct"] is None or fields["trainable_pct"] > 50 else 2.0
         return fields
 
-    def _phase_split(self, runner: CellRunner) -> dict[str, Any]:
+    def _phase_split(self) -> dict[str, Any]:
         phases: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
-        timer = runner.timer
+        timer = self.ctx.timer
         for _ in range(PHASE_STEPS):
             t0 = timer()
             loss = self.forward()
@@ -186,15 +188,5 @@ class TrainWorkload(Workload):
     def checked_output(self, exe: Executable, xp: torch.Tensor) -> Any:
         return self.first_logits
 
-    def adjust(self, result: dict[str, Any]) -> None:
-        # Backward costs about twice the forward when weights train (input and weight gradients),
-        # about once when they are frozen (LoRA: input gradients only, plus small adapters).
-        factor = 3.0 if result.get("trainable_pct", 100) > 50 else 2.0
-        result["train_flops_factor"] = factor
-        if result.get("tflops_achieved") is not None:
-            result["tflops_achieved"] *= factor
-            if result.get("mfu") is not None:
-                result["mfu"] *= factor
-
-
-WORKLOADS["train"] = TrainWorkload
+    def flops_factor(self, fields: dict[str, Any]) -> float | None:
+        return fields["train_flops_factor"]
