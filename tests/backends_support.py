@@ -16,7 +16,7 @@ BACKEND_CONFTEST = textwrap.dedent(
     import torch
     from torch import nn
     from vbench import register_model, register_optimization
-    from vbench.optimize import Stage
+    from vbench.optimizations.plan import Stage
 
 
     @register_optimization("perturb_weights", overwrite=True)
@@ -105,7 +105,7 @@ def _import_lazy_modules() -> None:
     """
     import torch
 
-    import vbench.backends  # noqa: F401
+    import vbench.optimizations.backends  # noqa: F401
 
     module = torch.nn.Linear(2, 2).eval()
     example = torch.ones(1, 2)

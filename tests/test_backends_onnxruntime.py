@@ -7,8 +7,8 @@ import sys
 import torch
 from backends_support import bk_project, load_cells, needs_onnx  # noqa: F401 - fixture
 
-from vbench.backends.onnxruntime import choose_providers, first_error_line
-from vbench.fallbacks import FALLBACK_FIELDS
+from vbench.optimizations.backends.onnxruntime import choose_providers, first_error_line
+from vbench.metrics.fallbacks import FALLBACK_FIELDS
 
 FALLBACKS = ["export_fallback", "provider_fallback", "pytorch_subgraphs", "api_fallback"]
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 from backends_support import bk_project, load_cells  # noqa: F401 - fixture
 
-from vbench.backends.quantize import torch_ao_deprecation
-from vbench.optimize import resolve_plan
+from vbench.optimizations.backends.quantize import torch_ao_deprecation
+from vbench.optimizations.plan import resolve_plan
 
 needs_torchao = pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="pip install torchao")
 

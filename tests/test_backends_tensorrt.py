@@ -10,8 +10,8 @@ import torch
 from backends_support import bk_project  # noqa: F401 - fixture
 from torch import fx, nn
 
-from vbench.backends.tensorrt import compile_settings, import_problem, partition_counts, tensorrt_unavailable
-from vbench.optimize import OPTIMIZATIONS, resolve_plan
+from vbench.optimizations.backends.tensorrt import compile_settings, import_problem, partition_counts, tensorrt_unavailable
+from vbench.optimizations.plan import OPTIMIZATIONS, resolve_plan
 
 CUDA = torch.device("cuda", 0)
 

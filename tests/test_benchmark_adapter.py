@@ -4,7 +4,7 @@ import json
 import os
 import threading
 
-from vbench.benchmark_adapter import fixture_limits, save_exclusive, storage_keyed_by
+from vbench.pytest_plugin.benchmark_adapter import fixture_limits, save_exclusive, storage_keyed_by
 
 
 def test_storage_is_keyed_while_active():
@@ -44,7 +44,7 @@ def test_runs_saved_at_once_into_one_folder_get_numbers_of_their_own(tmp_path):
 def test_machine_info_warning_names_the_differing_keys_of_the_installed_pytest_benchmark(pytestconfig):
     from pytest_benchmark import plugin as pb_plugin
 
-    from vbench.benchmark_adapter import machine_info_diff
+    from vbench.pytest_plugin.benchmark_adapter import machine_info_diff
 
     impls = pytestconfig.pluginmanager.hook.pytest_benchmark_compare_machine_info.get_hookimpls()
     assert any(impl.plugin is pb_plugin for impl in impls)  # the implementation the adapter swaps is there

@@ -14,7 +14,7 @@ from vbench.correctness import (
     parse_tolerances,
 )
 from vbench.errors import VBenchError
-from vbench.optimize import PRECISION_ORDER
+from vbench.optimizations.plan import PRECISION_ORDER
 from vbench.settings import resolve_settings
 
 

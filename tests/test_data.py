@@ -46,6 +46,14 @@ def test_epoch_split_accounts_for_the_epoch(image_folder):
     assert parts <= split.epoch_s and split.first_batch_s <= split.epoch_s
 
 
+def test_batch_size_one_is_not_taken_for_unreadable_data():
+    # single-image batches are not trained on (batch norm), but they are readable: no "none could be read"
+    spec = DataSpec(root=None, workers=0)
+    loader = build_loader(build_dataset(spec, 16, train=True), spec, 1, torch.device("cpu"), shuffle=True)
+    split = epoch_split(loader, lambda images, labels: None, torch.device("cpu"), __import__("time").perf_counter)
+    assert split.images == 0 and split.skipped_images == 0
+
+
 @pytest.mark.parametrize("setup, message", [
     ("empty", "holds no images|Couldn't find any class folder"),
     ("missing", "is not a folder"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vbench.docs_gen import REGENERATE, generated
+from vbench.tools.docs_gen import REGENERATE, generated
 from vbench.schema import DOCUMENTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def test_every_key_a_recorded_run_carries_is_documented():
 def test_options_page_covers_every_option_and_subcommand():
     from vbench.cli import build_parser
     from vbench.compare.options import GATE_FLAGS, GATE_OPTIONS
-    from vbench.docs_gen import _subcommands
+    from vbench.tools.docs_gen import _subcommands
     from vbench.settings import OPTIONS
 
     page = generated()["options.md"]

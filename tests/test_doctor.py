@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from vbench.doctor import cuda_driver_checks, governor_checks, load_checks, memory_checks, thread_checks
+from vbench.tools.doctor import cuda_driver_checks, governor_checks, load_checks, memory_checks, thread_checks
 
 
 def test_governor_other_than_performance_warns():

@@ -7,9 +7,9 @@ import json
 import torch
 from backends_support import bk_project, load_cells  # noqa: F401 - fixture
 
-from vbench.fallbacks import DynamoDelta, DynamoWatch, fallback_fields, note_fallback, summary_line
-from vbench.optimize import Executable
-from vbench.trace import trace_file_name
+from vbench.metrics.fallbacks import DynamoDelta, DynamoWatch, fallback_fields, note_fallback, summary_line
+from vbench.optimizations.plan import Executable
+from vbench.metrics.trace import trace_file_name
 
 
 def test_dynamo_watch_counts_graph_breaks_and_recompiles():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vbench.compare import CellRecord, GatePolicy, Run, compare_sessions, suspect_cells
-from vbench.fresh import child_args
+from vbench.pytest_plugin.fresh import child_args
 
 
 @pytest.mark.parametrize("args, expected", [

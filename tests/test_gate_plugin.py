@@ -180,13 +180,21 @@ def test_foreign_baseline_refused_in_one_line_unless_allowed(project):
 
 @pytest.mark.parametrize("value, message", [
     (".", "--benchmark-compare=. is a folder"),
-    ("sub/0001", "--benchmark-compare=sub/0001 is no file"),
+    ("/nowhere/0001", "--benchmark-compare=/nowhere/0001 is no file"),
 ])
 def test_compare_given_a_folder_or_a_missing_path_is_one_line(project, value, message):
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-compare={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}: give a stored run's number or a JSON file*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_compare_with_pytest_benchmarks_key_slash_number_form_still_works(project):
+    run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-autosave").assert_outcomes(passed=1)
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", f"--benchmark-compare={local_key()}/0001",
+                 "--vb-fail-on", DETERMINISTIC)
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(["*vbench gate:*unchanged*"])
 
 
 @pytest.mark.parametrize("name, message", [
@@ -276,7 +284,7 @@ def test_ctrl_c_while_confirming_keeps_the_measured_cells(project, monkeypatch):
     def interrupted(config, names):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("vbench.fresh.remeasure", interrupted)
+    monkeypatch.setattr("vbench.pytest_plugin.fresh.remeasure", interrupted)
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare", "--vb-fail-on",
                  "time:5%", "--benchmark-json", "out.json", "--benchmark-autosave")
     assert result.ret == pytest.ExitCode.INTERRUPTED

@@ -7,7 +7,7 @@ import torch
 
 from vbench.errors import UnknownNameError, VBenchError
 from vbench.models import create_model
-from vbench.optimize import OPTIMIZATIONS, OptContext, Stage, list_optimizations, register_optimization, resolve_plan
+from vbench.optimizations.plan import OPTIMIZATIONS, OptContext, Stage, list_optimizations, register_optimization, resolve_plan
 
 CPU = torch.device("cpu")
 

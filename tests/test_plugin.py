@@ -28,7 +28,7 @@ def test_ids_are_model_opt_batch_size(vb_project):
 
 
 def test_standard_profile_lists_five_models_every_optimization_four_batch_sizes(vb_project):
-    from vbench.optimize import list_optimizations
+    from vbench.optimizations.plan import list_optimizations
 
     result = vb_project("--collect-only", "-q", "--vb-profile", "standard")
     ids = [line for line in result.outlines if "test_inference[" in line and "lora" not in line]
@@ -220,6 +220,29 @@ def test_a_size_the_model_cannot_take_is_skipped_with_the_reason(vb_project):
     result.stdout.fnmatch_lines(["*vit_tiny_patch16_224-eager-bs1-8px: vit_tiny_patch16_224 (fp32 eager) cannot run at "
                                  "8px: RuntimeError: Calculated padded input size*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_model_broken_at_every_size_fails_its_cell_instead_of_skipping(vb_project, pytester):
+    from conftest import USER_CONFTEST
+
+    pytester.makeconftest(USER_CONFTEST + """
+
+class Broken(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.fc = nn.Linear(7, num_classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))  # a shape bug: fails whatever the image size
+
+
+@register_model(family="custom", img_size=16, overwrite=True)
+def broken_net(img_size, num_classes):
+    return Broken(num_classes)
+""")
+    result = vb_project("--vb-models", "broken_net", "--vb-opts", "eager", "--vb-batch-sizes", "1", "--vb-img-sizes", "8")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: mat1 and mat2 shapes cannot be multiplied*"])
 
 
 @pytest.mark.parametrize("save, message", [

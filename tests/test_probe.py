@@ -2,7 +2,7 @@
 
 import torch
 
-from vbench.probe import ProbeSpec, machine_probe
+from vbench.metrics.probe import ProbeSpec, machine_probe
 
 
 def test_probe_is_fixed_work_with_a_fixed_result():

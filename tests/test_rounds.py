@@ -3,7 +3,7 @@ installed version's fixture), one probe before each round, outside the timed reg
 
 import pytest
 
-from vbench.fallbacks import compile_cache_state
+from vbench.metrics.fallbacks import compile_cache_state
 from vbench.timing import RoundsResult, planned_rounds, timed_rounds
 
 

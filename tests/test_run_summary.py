@@ -1,6 +1,6 @@
 """The run's closing summary: a line per cell, the harness overhead, a contention warning."""
 
-from vbench.run_summary import cell_lines, contention_line, overhead_line
+from vbench.pytest_plugin.run_summary import cell_lines, contention_line, overhead_line
 
 
 def test_one_line_per_cell_with_mode_and_id():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vbench.errors import VBenchError
-from vbench.lora import LoraSpec, apply_lora, check_rank, target_modules
+from vbench.optimizations.lora import LoraSpec, apply_lora, check_rank, target_modules
 from vbench.models import create_model
 from vbench.profiles import Cell
 from vbench.runner import CellRunner

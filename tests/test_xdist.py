@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import FAST
-from vbench.xdist_plugin import ParallelPlan, RemoteBenchmark, cpu_share, model_scope, plan_parallel, write_json_atomic
+from vbench.pytest_plugin.xdist import ParallelPlan, RemoteBenchmark, cpu_share, model_scope, plan_parallel, write_json_atomic
 
 CELLS = ["--vb-models", "tiny_net,tiny_crash_net", "--vb-opts", "eager,channels_last", "--vb-batch-sizes", "1,2",
          "--vb-img-sizes", "16", "-W", "ignore::FutureWarning"]
@@ -110,7 +110,7 @@ def test_remote_benchmark_and_atomic_write(tmp_path):
 
 
 
-@pytest.mark.parametrize("order", [[], ["-p", "no:vbench", "-p", "vbench.plugin"]])
+@pytest.mark.parametrize("order", [[], ["-p", "no:vbench", "-p", "vbench.pytest_plugin.plugin"]])
 def test_workers_measure_whatever_order_the_plugins_load_in(tmp_path, order):
     # `pytest bench -n 2` of this repository, with vbench's plugin loaded before pytest-benchmark's
     # (as some checkouts' entry point order did): the workers must still measure and the controller

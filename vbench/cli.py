@@ -23,7 +23,7 @@ __all__ = ["main", "build_parser"]
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from vbench.models import list_models
-    from vbench.optimize import OPTIMIZATIONS
+    from vbench.optimizations.plan import OPTIMIZATIONS
     from vbench.profiles import PROFILES
 
     if args.what == "models":
@@ -213,7 +213,7 @@ def _add_ab(sub) -> None:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from vbench.doctor import format_checks, run_doctor
+    from vbench.tools.doctor import format_checks, run_doctor
 
     checks = run_doctor()
     print(json.dumps([c.as_dict() for c in checks], indent=2) if args.json else format_checks(checks))

@@ -185,7 +185,7 @@ def epoch_split(loader: DataLoader, step, device: torch.device, timer) -> EpochS
         split.compute_s += last - copied
         split.images += len(images)
     split.epoch_s = timer() - start
-    if split.images == 0:  # every image unreadable: a rate over nothing would be invented, not measured
+    if split.images == 0 and split.skipped_images:  # every image unreadable: a rate would be invented
         raise _nothing_readable(loader, split.skipped_images)
     return split
 

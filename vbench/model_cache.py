@@ -19,7 +19,7 @@ from torch import nn
 from vbench.correctness import logits_of
 from vbench.metrics import FlopCount, count_flops, free_memory
 from vbench.models import create_model, resolve_model
-from vbench.optimize import Executable, OptContext, OptimizationPlan, tf32_allowed
+from vbench.optimizations.plan import Executable, OptContext, OptimizationPlan, tf32_allowed
 from vbench.profiles import Cell
 from vbench.settings import RunSettings
 from vbench.timing import device_timer, synchronize

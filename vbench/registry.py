@@ -27,7 +27,8 @@ class Registry(Generic[T]):
     def add(self, name: str, entry: T, *, overwrite: bool = False) -> T:
         """Register ``entry`` under ``name``; a second registration of a name is an error
         unless ``overwrite`` (a user's conftest replacing a built-in on purpose)."""
-        if name in self._entries and not overwrite:
+        # The same entry again (its module imported afresh, as pytester's in-process runs do) is no clash.
+        if name in self._entries and not overwrite and self._entries[name] != entry:
             raise VBenchError(f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it")
         self._entries[name] = entry
         return entry

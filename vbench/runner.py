@@ -16,19 +16,19 @@ import torch
 from torch import nn
 
 from vbench.correctness import CorrectnessError, check_agreement, compare_outputs
-from vbench.fallbacks import DynamoWatch, compile_cache_counts, compile_cache_state, fallback_fields
+from vbench.metrics.fallbacks import DynamoWatch, compile_cache_counts, compile_cache_state, fallback_fields
 from vbench.interleave import TurnClient
 from vbench.machine import gpu_names
 from vbench.metrics import PeakMemory, count_params
 from vbench.metrics.registry import MetricInput, collected_metrics
 from vbench.metrics.telemetry import Telemetry
 from vbench.model_cache import BaseModel, ModelCache, PreparedModel, make_input, warning_lines
-from vbench.optimize import OptimizationPlan, Stage, resolve_plan
+from vbench.optimizations.plan import OptimizationPlan, Stage, resolve_plan
 from vbench.profiles import Cell
 from vbench.result import CellResult, ColdStart
 from vbench.settings import RunSettings
 from vbench.timing import time_call, timed_rounds, warm_up
-from vbench.trace import trace_step
+from vbench.metrics.trace import trace_step
 from vbench.workloads import Step, Workload, WorkloadContext, workload_for
 
 __all__ = ["CellSkipped", "CellRunner", "make_input", "is_out_of_memory"]
@@ -68,7 +68,7 @@ class CellRunner:
         self.turns = TurnClient(settings.interleave) if settings.interleave else None
         self.probe = None
         if settings.probe:  # timed before every round: each round's norm_time sample (vbench.timing)
-            from vbench.probe import machine_probe
+            from vbench.metrics.probe import machine_probe
 
             self.probe = machine_probe(self.device)
         self._last_step: Step | None = None
@@ -130,11 +130,30 @@ class CellRunner:
                 x = make_input(cell.batch_size, cell.img_size, base.in_chans, self.settings.seed, self.device)
                 reference = self.models.reference(base, x, "inference" if cell.mode == "inference" else "train")
         except (RuntimeError, ValueError, AssertionError) as exc:  # the model itself, fp32 eager, fails here
-            if is_out_of_memory(exc):
-                raise
-            self.release()  # e.g. a 16 px patch embedding given 8 px images: a size the model cannot take
+            if is_out_of_memory(exc) or not self._runs_at_own_size(cell):
+                raise  # a broken model fails its cells: only a size the model cannot take is a skip
+            self.release()  # e.g. a 16 px patch embedding given 8 px images
             raise CellSkipped(f"{cell.model} (fp32 eager) cannot run at {cell.img_size}px: {_first_line(exc)}") from None
         return base, x, reference
+
+    def _runs_at_own_size(self, cell: Cell) -> bool:
+        """Whether ``cell``'s model runs fp32 eager at its default image size (two samples, as batch norm
+        in training needs): then the cell's size, not the model, is what failed."""
+        from vbench.models import create_model, resolve_model
+
+        size = resolve_model(cell.model).default_img_size
+        if size == cell.img_size:
+            return False
+        try:
+            with torch.no_grad():
+                model = create_model(cell.model, img_size=size, seed=self.settings.seed).to(self.device)
+                model.train(cell.mode != "inference")(make_input(2, size, resolve_model(cell.model).in_chans,
+                                                                 self.settings.seed, self.device))
+        except Exception:
+            return False
+        finally:
+            self.release()
+        return True
 
     def _first_call(self, cell: Cell, plan: OptimizationPlan, workload: Workload, base: BaseModel, x: torch.Tensor,
                     num_classes: int) -> tuple[PreparedModel, Step, float, list[str]]:

@@ -4,7 +4,7 @@ Units are in the names. The measured metrics' units and meanings come from the m
 (:mod:`vbench.metrics.registry`, one table for the schema, the gate and the report). Readers (reports, the gate) use :data:`FIELDS` and treat a missing field
 of an older schema version as blank, never as zero. :data:`GROUPS` documents the keys only some
 cells carry (training, data, telemetry, ...); ``docs/schema.md`` is generated from this module
-(``python -m vbench.docs_gen``).
+(``python -m vbench.tools.docs_gen``).
 """
 
 from __future__ import annotations

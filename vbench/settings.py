@@ -17,7 +17,7 @@ from vbench.correctness import DEFAULT_TOLERANCES, Tolerance, parse_tolerances
 from vbench.data import DataSpec
 from vbench.errors import UnknownNameError, VBenchError
 from vbench.interleave import InterleaveSpec, parse_interleave
-from vbench.lora import LoraSpec
+from vbench.optimizations.lora import LoraSpec
 from vbench.profiles import MODES, AxisOverrides, parse_int_list
 from vbench.timing import WarmupPolicy
 

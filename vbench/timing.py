@@ -11,7 +11,7 @@ next to the round), or the workload fixes the number of rounds, the rounds go th
 ``benchmark.pedantic`` with a ``setup``, and vbench chooses their number the way pytest-benchmark would:
 enough rounds to fill ``--benchmark-max-time``, at least ``--benchmark-min-rounds``.
 
-The probe (:mod:`vbench.probe`) is fixed plain-torch work; round ``i``'s ``norm_time`` sample is the
+The probe (:mod:`vbench.metrics.probe`) is fixed plain-torch work; round ``i``'s ``norm_time`` sample is the
 cell's time over the probe's time taken just before it. A machine that got slower for a while (other
 tenants, frequency, a noisy neighbour) slows both, and the ratio cancels it; the cost is one probe
 call (about 2 ms on one core) per round instead of a second timing pass.
@@ -150,9 +150,9 @@ def planned_rounds(benchmark, estimate_s: float) -> int:
     """Rounds of one call each to fill the fixture's max time, at least its min rounds.
 
     ``--benchmark-max-time`` and ``--benchmark-min-rounds`` come from the fixture
-    (:func:`vbench.benchmark_adapter.fixture_limits`).
+    (:func:`vbench.pytest_plugin.benchmark_adapter.fixture_limits`).
     """
-    from vbench.benchmark_adapter import fixture_limits
+    from vbench.pytest_plugin.benchmark_adapter import fixture_limits
 
     max_time, min_rounds = fixture_limits(benchmark)
     rounds = math.ceil(max_time / estimate_s) if estimate_s > 0 else min_rounds

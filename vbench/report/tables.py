@@ -15,7 +15,7 @@ import pandas as pd
 from vbench.compare import Report
 from vbench.compare.render import COLUMNS, MAX_ROWS, format_row, visible_rows
 from vbench.report.recommend import Recommendation
-from vbench.run_summary import is_contended
+from vbench.pytest_plugin.run_summary import is_contended
 
 __all__ = [
     "contention_warnings", "BLANK", "cell_columns", "write_csv", "fmt", "markdown_table", "cell_table",

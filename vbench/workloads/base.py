@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vbench.optimize import Executable, OptimizationPlan
+from vbench.optimizations.plan import Executable, OptimizationPlan
 from vbench.profiles import Cell
 from vbench.settings import RunSettings
 from vbench.timing import WarmupPolicy

@@ -17,7 +17,7 @@ import torch
 
 from vbench.correctness import logits_of
 from vbench.data import build_dataset, build_loader, cycle_batches, epoch_split
-from vbench.optimize import Executable, OptimizationPlan
+from vbench.optimizations.plan import Executable, OptimizationPlan
 from vbench.workloads.base import register_workload
 from vbench.workloads.train import TrainWorkload
 

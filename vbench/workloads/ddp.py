@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vbench.distributed import launch, logits_file, scaling_efficiency
-from vbench.optimize import Executable, OptimizationPlan
+from vbench.optimizations.plan import Executable, OptimizationPlan
 from vbench.profiles import Cell
 from vbench.timing import WarmupPolicy
 from vbench.workloads.base import Workload, register_workload

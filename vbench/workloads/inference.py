@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from vbench.optimize import Executable, OptimizationPlan
+from vbench.optimizations.plan import Executable, OptimizationPlan
 from vbench.workloads.base import Workload, register_workload
 
 __all__ = ["InferenceWorkload"]

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from vbench.correctness import logits_of
 from vbench.errors import UnknownNameError
 from vbench.metrics.tensors import LiveTensorBytes, SavedActivations, tensor_bytes
-from vbench.optimize import Executable, OptimizationPlan, Stage
+from vbench.optimizations.plan import Executable, OptimizationPlan, Stage
 from vbench.workloads.base import Workload, register_workload
 
 __all__ = ["TRAIN_OPTIMIZERS", "make_optimizer", "TrainWorkload"]

@@ -6,6 +6,6 @@ imported here: each backend imports its package when a cell applies it, and a mi
 a skip with the pip command (the ``requires`` field of the registration).
 """
 
-from vbench.backends import export, onnxruntime, quantize, tensorrt  # noqa: F401 - registration
+from vbench.optimizations.backends import export, onnxruntime, quantize, tensorrt  # noqa: F401 - registration
 
 __all__ = ["export", "onnxruntime", "quantize", "tensorrt"]

@@ -1,6 +1,6 @@
 """Cross-check a recorded CUDA cell against CUDA events measured by hand.
 
-``python -m vbench.crosscheck RUN.json CELL_ID`` rebuilds the cell's model and optimization,
+``python -m vbench.tools.crosscheck RUN.json CELL_ID`` rebuilds the cell's model and optimization,
 times ``n`` calls with CUDA events on the GPU's own clock and prints both medians and their ratio.
 A synchronized host timer and CUDA events should agree within a few percent; a large gap means the
 timer is not measuring the device's work.
@@ -24,7 +24,7 @@ def event_median_s(cell_id: str, run: dict, n: int = 50) -> tuple[float, float]:
     """Return ``(recorded median s, CUDA-event median s)`` for ``cell_id`` of ``run`` (a loaded JSON)."""
     import vbench  # noqa: F401 - registers optimizations
     from vbench.models import resolve_model
-    from vbench.optimize import OptContext, resolve_plan
+    from vbench.optimizations.plan import OptContext, resolve_plan
     from vbench.model_cache import make_input
     from vbench.models import create_model
     from vbench.timing import CudaEventTimer, WarmupPolicy, device_timer, warm_up
@@ -47,7 +47,7 @@ def event_median_s(cell_id: str, run: dict, n: int = 50) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vbench.crosscheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vbench.tools.crosscheck", description=__doc__.splitlines()[0])
     parser.add_argument("run", help="pytest-benchmark JSON written by vbench on a CUDA device")
     parser.add_argument("cell", help="cell id, e.g. resnet50-eager-bs32-224px")
     parser.add_argument("-n", type=int, default=50, help="calls timed with CUDA events")

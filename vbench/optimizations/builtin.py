@@ -1,4 +1,4 @@
-"""Built-in optimizations. Each is one registered function; see :mod:`vbench.optimize`.
+"""Built-in optimizations. Each is one registered function; see :mod:`vbench.optimizations.plan`.
 
 Deployment backends (ONNX Runtime, TensorRT, int8, torch.export) register themselves the same way
 in their own modules.
@@ -10,7 +10,7 @@ import functools
 
 import torch
 
-from vbench.optimize import Executable, OptContext, Stage, register_optimization, tf32_allowed
+from vbench.optimizations.plan import Executable, OptContext, Stage, register_optimization, tf32_allowed
 
 __all__ = ["eager", "channels_last", "fp16", "bf16", "amp_fp16", "amp_bf16", "tf32", "compile", "torchscript"]
 

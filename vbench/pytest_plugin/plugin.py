@@ -13,113 +13,25 @@ lives in a :class:`VBenchSession` kept in ``config.stash``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from vbench.errors import VBenchError
-from vbench.profiles import Cell, expand_cells, get_profile, load_matrix
+from vbench.profiles import Cell, load_matrix
+from vbench.pytest_plugin.options import add_option_group, option_value
+from vbench.pytest_plugin.session import SESSION_KEY, VBenchSession, session_of
 from vbench.settings import OPTIONS, RunSettings, resolve_settings
 
 __all__ = ["VBenchSession", "session_of"]
 
 # The regression gate and pytest-xdist scale-out are plugin modules of their own, registered with this one.
-pytest_plugins = ("vbench.gate", "vbench.xdist_plugin")
-
-
-@dataclass(eq=False)  # hashable: registered as a plugin for its report hook
-class VBenchSession:
-    """Per-pytest-session state: settings, the expanded cells, the runner and skipped cells."""
-
-    settings: RunSettings
-    cells: list[Cell] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    interrupted: bool = False  # Ctrl-C: the saved run is marked incomplete and never used as a baseline
-    machine: dict[str, Any] | None = None  # vbench's machine_info, read once before the first cell
-    deselected: list[str] = field(default_factory=list)  # node ids of cells -k / -m left out
-    started: float | None = None  # time.monotonic() at session start, for the run summary
-    failed: dict[str, int] = field(default_factory=lambda: {"bad_input": 0, "other": 0})  # failed cells, by kind
-    _runner: Any = None
-
-    @property
-    def runner(self):
-        if self._runner is None:
-            from vbench.runner import CellRunner
-
-            self._runner = CellRunner(self.settings)
-        return self._runner
-
-    def expand(self) -> list[Cell]:
-        """Expand the profile or matrix file with the command-line overrides (validates every name)."""
-        import vbench  # noqa: F401 - fills the registries (optimizations, LoRA, training)
-        from vbench.checkpoint import check_run_weights
-        from vbench.models import expand_model_patterns, resolve_model
-        from vbench.optimize import list_optimizations, resolve_plan
-
-        s = self.settings
-        profile = load_matrix(s.matrix) if s.matrix else get_profile(s.profile)
-        cells = expand_cells(
-            profile,
-            s.overrides,
-            all_optimizations=list_optimizations(),
-            expand_models=expand_model_patterns,
-            default_img_size=lambda m: resolve_model(m).default_img_size,
-        )
-        for name in dict.fromkeys(c.optimization for c in cells):
-            resolve_plan(name)
-        check_run_weights(s.weights, s.weights_for, cells, s.seed)
-        self.cells = cells
-        return cells
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A hook (the session is registered as a plugin): runs where reports arrive, the controller under
-        xdist, so the counts cover every worker."""
-        if report.failed:
-            bad_input = any(key == "vbench_bad_input" for key, _ in report.user_properties)
-            self.failed["bad_input" if bad_input else "other"] += 1
-
-    def record_skip(self, cell: Cell, reason: str) -> None:
-        self.skipped.append({"id": cell.id, **asdict(cell), "reason": reason})
-
-    def record_skipped_item(self, cell_id: str, reason: str) -> None:
-        """A parametrized vbench cell skipped by its own test function (not through ``vb_measure``)."""
-        if not any(entry["id"] == cell_id for entry in self.skipped):
-            self.skipped.append({"id": cell_id, "reason": reason})
-
-
-_SESSION = pytest.StashKey[VBenchSession]()
-
-
-def session_of(config: pytest.Config) -> VBenchSession:
-    """The vbench session of ``config`` (created in pytest_configure)."""
-    return config.stash[_SESSION]
-
-
-def add_option_group(parser: pytest.Parser, name: str, description: str, options=(), flags=()) -> None:
-    """The one registration loop of vbench's options: each ``OptionSpec`` becomes ``--vb-NAME`` and the ini
-    key ``vb_NAME`` (``options`` take a value or, with ``switch``, none; ``flags`` are store_true)."""
-    group = parser.getgroup(name, description)
-    for spec in options:
-        default = f" (default: {spec.default})" if spec.default is not None else ""
-        help_text = (spec.help + default).replace("%", "%%")  # argparse %-formats help ("time:5%")
-        if spec.switch:
-            group.addoption(spec.flag, dest=spec.ini, action="store_const", const="on", default=None, help=help_text)
-        else:
-            group.addoption(spec.flag, dest=spec.ini, metavar=spec.metavar, default=None, help=help_text)
-        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", default=None)
-    for spec in flags:
-        group.addoption(spec.flag, dest=spec.ini, action="store_true", default=None, help=spec.help)
-        parser.addini(spec.ini, help=f"vbench: {spec.help} (same as {spec.flag})", type="bool", default=False)
+pytest_plugins = ("vbench.pytest_plugin.gate", "vbench.pytest_plugin.xdist")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_option_group(parser, "vbench", "vbench: vision model benchmark matrix", OPTIONS)
-
-
-def _raw_option(config: pytest.Config, spec) -> str | None:
-    value = config.getoption(spec.ini)
-    return value if value is not None else config.getini(spec.ini)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -138,15 +50,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # in every user's run that says nothing about their code. Narrow on purpose.
     config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated:FutureWarning")
     try:
-        settings = resolve_settings(lambda spec: _raw_option(config, spec))
+        settings = resolve_settings(lambda spec: option_value(config, spec))
         if settings.matrix:  # read here first: its errors are the matrix's, not the gate's (which reads gate:)
             load_matrix(settings.matrix)
     except VBenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     _apply_torch_flags(settings)
-    config.stash[_SESSION] = VBenchSession(settings)
-    config.pluginmanager.register(config.stash[_SESSION], "vbench-session")
-    from vbench.benchmark_adapter import narrow_default_columns
+    config.stash[SESSION_KEY] = VBenchSession(settings)
+    config.pluginmanager.register(config.stash[SESSION_KEY], "vbench-session")
+    from vbench.pytest_plugin.benchmark_adapter import narrow_default_columns
 
     narrow_default_columns(config)
 
@@ -175,7 +87,7 @@ def pytest_collection(session: pytest.Session) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "vb_cell" not in metafunc.fixturenames:
         return
-    from vbench.optimize import Stage, resolve_plan
+    from vbench.optimizations.plan import Stage, resolve_plan
     from vbench.timing import device_timer
 
     marker = metafunc.definition.get_closest_marker("vbench")
@@ -278,7 +190,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    from vbench.fallbacks import summary_sections
+    from vbench.metrics.fallbacks import summary_sections
 
     # Records travel in the reports' user_properties, so they reach the controller under xdist too.
     records = [
@@ -298,11 +210,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 def _run_summary(terminalreporter, config: pytest.Config) -> None:
     """One line per measured cell, the harness overhead and a contention warning."""
-    from vbench.run_summary import cell_lines, contention_line, overhead_line
+    from vbench.pytest_plugin.run_summary import cell_lines, contention_line, overhead_line
     from vbench.settings import usable_cores
 
     bs = getattr(config, "_benchmarksession", None)
-    vb = config.stash.get(_SESSION, None)
+    vb = config.stash.get(SESSION_KEY, None)
     benchmarks = [b for b in getattr(bs, "benchmarks", []) if not getattr(b, "has_error", False)]
     cells = []
     timed = 0.0
@@ -329,7 +241,7 @@ def _run_summary(terminalreporter, config: pytest.Config) -> None:
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if not items:
         return
-    vb = items[0].config.stash.get(_SESSION, None)
+    vb = items[0].config.stash.get(SESSION_KEY, None)
     if vb is not None:
         vb.deselected.extend(item.nodeid for item in items if "vb_cell" in getattr(item, "fixturenames", ()))
 
@@ -346,7 +258,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest-benchmark's wrapper, which writes the JSON
 def pytest_sessionfinish(session: pytest.Session, exitstatus):
-    vb = session.config.stash.get(_SESSION, None)
+    vb = session.config.stash.get(SESSION_KEY, None)
     if vb is not None:
         vb.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
         if exitstatus == pytest.ExitCode.TESTS_FAILED and vb.failed["bad_input"] and not vb.failed["other"]:
@@ -370,7 +282,7 @@ def vb_measure(request: pytest.FixtureRequest, benchmark):
     ``benchmark.extra_info`` (:meth:`vbench.result.CellResult.to_extra_info`), which it also returns;
     a cell that cannot run here is skipped with the reason."""
     from vbench.correctness import CorrectnessError
-    from vbench.fallbacks import cell_record
+    from vbench.metrics.fallbacks import cell_record
     from vbench.runner import CellSkipped
 
     vb = session_of(request.config)

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from vbench.fallbacks import note_fallback
-from vbench.optimize import Executable, OptContext, Stage, register_optimization
+from vbench.metrics.fallbacks import note_fallback
+from vbench.optimizations.plan import Executable, OptContext, Stage, register_optimization
 
 __all__ = ["onnxruntime", "export_onnx", "choose_providers", "OrtCallable", "first_error_line"]
 

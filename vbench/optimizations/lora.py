@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from vbench.errors import VBenchError
-from vbench.optimize import Executable, OptContext, Optimization, Stage, register_optimization_factory
+from vbench.optimizations.plan import Executable, OptContext, Optimization, Stage, register_optimization_factory
 
 __all__ = ["DEFAULT_RANKS", "LoraSpec", "target_modules", "check_rank", "lora_optimization", "apply_lora"]
 

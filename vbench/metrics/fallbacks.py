@@ -5,7 +5,7 @@ A fast cell that quietly ran something other than what its name says must show i
 * :class:`DynamoWatch` counts what torch.compile's dynamo did while a cell ran (graph breaks from
   ``torch._dynamo.utils.counters["graph_break"]``; recompiles from dynamo's compilation metrics,
   whose ``recompile_reason`` is set for every frame compiled again after a guard failed).
-* Optimizations call :func:`note_fallback` on their :class:`~vbench.optimize.Executable` when they
+* Optimizations call :func:`note_fallback` on their :class:`~vbench.optimizations.plan.Executable` when they
   fall back (the ONNX exporter to the legacy TorchScript one, ONNX Runtime to the CPU provider,
   TensorRT leaving subgraphs to PyTorch, int8 to a deprecated API).
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from vbench.optimize import Executable, OptContext, Stage, register_optimization
+from vbench.optimizations.plan import Executable, OptContext, Stage, register_optimization
 
 __all__ = ["export", "aot_inductor", "export_program", "cxx_compiler_missing"]
 

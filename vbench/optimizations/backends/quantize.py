@@ -28,8 +28,8 @@ import warnings
 import torch
 from torch import nn
 
-from vbench.fallbacks import note_fallback
-from vbench.optimize import Executable, OptContext, Stage, register_optimization
+from vbench.metrics.fallbacks import note_fallback
+from vbench.optimizations.plan import Executable, OptContext, Stage, register_optimization
 
 __all__ = ["int8_dynamic", "int8_dynamic_legacy", "torch_ao_deprecation", "quantize_torch_ao", "quantize_torchao"]
 

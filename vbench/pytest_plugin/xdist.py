@@ -24,88 +24,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vbench.profiles import CELL_ID
+from vbench.pytest_plugin.parallel_plan import ParallelPlan, cpu_share, plan_parallel, visible_gpus
+from vbench.pytest_plugin.session import session_of
 
 __all__ = ["ParallelPlan", "plan_parallel", "cpu_share", "model_scope", "write_json_atomic", "RemoteBenchmark"]
 
 _BENCH_PROP = "vbench_benchmark"
 _SKIP_PROP = "vbench_skipped"
 _PLAN_KEY = "vbench_parallel"
-ONE_DEVICE_REASON = "parallel cells on one device disturb each other's timings"
-
-
-@dataclass(frozen=True)
-class ParallelPlan:
-    """How this run is parallelized; ``refused`` holds the one-line reason when cells must not run."""
-
-    mode: str = "serial"  # serial, xdist-cpu, xdist-gpu
-    workers: int = 1
-    threads_per_worker: int | None = None
-    gpus: tuple[str, ...] = ()  # CUDA_VISIBLE_DEVICES value per worker (xdist-gpu)
-    refused: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def record(self) -> dict[str, Any]:
-        """The JSON form written to ``vbench.parallel``."""
-        return {"mode": self.mode, "workers": self.workers, "threads_per_worker": self.threads_per_worker,
-                "gpus": list(self.gpus)}
-
-    def key_suffix(self) -> str:
-        """Appended to ``hardware_key``: empty when serial, e.g. ``-xdist-cpu-2w`` otherwise."""
-        return "" if self.mode == "serial" else f"-{self.mode}-{self.workers}w"
-
-
-def _visible_gpus() -> list[str]:
-    """The ids to put in each worker's CUDA_VISIBLE_DEVICES (respecting the controller's own)."""
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    inherited = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
-    return inherited[:count] if inherited else [str(i) for i in range(count)]
-
-
-def cpu_share(cores: list[int], workers: int, index: int) -> list[int]:
-    """The cores worker ``index`` of ``workers`` may use: an equal, disjoint slice of ``cores``."""
-    per = len(cores) // workers
-    return cores[index * per:(index + 1) * per]
-
-
-def plan_parallel(workers: int, *, gpu_per_worker: bool, device_type: str, gpus: list[str],
-                  cores: int, threads: int | None = None) -> ParallelPlan:
-    """Decide the parallel mode of a run with ``workers`` xdist workers (0 or 1 = serial).
-
-    Pure: takes what the machine has, returns the plan. ``workers`` larger than the GPUs keeps one
-    worker per GPU (with a note); a refusal is reported only if vbench cells are collected.
-    """
-    if gpu_per_worker:
-        if not gpus:
-            return ParallelPlan(refused="--vb-gpu-per-worker: no CUDA GPU is visible here; drop it "
-                                        "(on CPU, -n 2 gives each worker its own cores)")
-        notes = []
-        if workers > len(gpus):
-            notes.append(f"vbench: -n {workers} but {len(gpus)} GPU(s) visible: using {len(gpus)} worker(s), "
-                         "one per GPU")
-        n = min(max(workers, 1), len(gpus))
-        per = max(cores // n, 1)  # host threads too: workers must not fight over the CPU feeding the GPUs
-        return ParallelPlan("xdist-gpu", n, min(threads, per) if threads else per, tuple(gpus[:n]), notes=notes)
-    if workers <= 1:
-        return ParallelPlan(workers=max(workers, 1))
-    if device_type == "cuda":
-        return ParallelPlan(refused=f"vbench: -n {workers} on one CUDA device refused: {ONE_DEVICE_REASON}; "
-                                    "use --vb-gpu-per-worker (one worker per GPU) or run without -n")
-    if workers > cores:
-        return ParallelPlan(refused=f"vbench: -n {workers} on {cores} CPU core(s) refused: {ONE_DEVICE_REASON}; "
-                                    f"use at most -n {cores} (each worker gets its own cores)")
-    per = cores // workers
-    return ParallelPlan("xdist-cpu", workers, min(threads, per) if threads else per)
-
-
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``: a reader never
     sees half a file, and an interrupted write leaves the old one."""
@@ -160,14 +93,12 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
     raw = config.getoption("vb_gpu_per_worker") or config.getini("vb_gpu_per_worker")
     if raw and parse_on_off("gpu_per_worker", raw):
-        return len(_visible_gpus()) or None
+        return len(visible_gpus()) or None
     return None
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from vbench.plugin import session_of
-
     settings = session_of(config).settings
     if hasattr(config, "workerinput"):
         _configure_worker(config, ParallelPlan(**config.workerinput.get(_PLAN_KEY, {})))
@@ -182,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     specs = list(config.getoption("tx"))
     plan = plan_parallel(
         len(specs), gpu_per_worker=settings.gpu_per_worker, device_type=settings.device.type,
-        gpus=_visible_gpus() if settings.gpu_per_worker else [], cores=len(os.sched_getaffinity(0)),
+        gpus=visible_gpus() if settings.gpu_per_worker else [], cores=len(os.sched_getaffinity(0)),
         threads=settings.threads,
     )
     if settings.gpu_per_worker and plan.refused:
@@ -304,8 +235,6 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         return report
     from pytest_benchmark.utils import safe_dumps
 
-    from vbench.plugin import session_of
-
     bench = getattr(item, "funcargs", {}).get("benchmark")
     if bench is not None and getattr(bench, "stats", None) and not bench.has_error:
         data = bench.stats.as_dict(include_data=True)
@@ -361,8 +290,6 @@ class _Controller:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session):
         # Outside pytest-benchmark's wrapper: the JSON is written here, atomically, before it would.
-        from vbench.plugin import session_of
-
         config = self.config
         session_of(config).skipped.extend(self.skipped.values())
         bs = getattr(config, "_benchmarksession", None)
@@ -391,8 +318,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["torch_threads"] = plan.threads_per_worker
     if plan.mode != "serial" and "hardware_key" in machine_info:
         from vbench.machine import hardware_key
-
-        from vbench.plugin import session_of
 
         base = machine_info["hardware_key"]
         if plan.mode == "xdist-cpu":  # a worker's thread count, not the controller's
