@@ -198,6 +198,8 @@ def compare_sessions(
                     entries.append(row)
                 continue
             window, window_note = _after_step(metric, sourced, windows)
+            if window_note:
+                report.windowed.add((cur.fullname, metric.name))
             usable, note = _usable(metric, cur, window)
             note = "; ".join(n for n in (window_note, note) if n)
             values = [v for m in usable if (v := metric.value(m)) is not None]
@@ -276,7 +278,10 @@ def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, po
         report.notes.append(why)
         report.shifted.add(metric.name)
         for row in report.rows:
-            if row.metric == metric.name and row.verdict == REGRESSED:
+            # A row judged after an accepted step has its own level: the shift against all K sessions,
+            # some from before the step, says nothing about it.
+            windowed = (row.fullname, row.metric) in report.windowed
+            if row.metric == metric.name and row.verdict == REGRESSED and not windowed:
                 row.verdict = INCONCLUSIVE
                 row.note = "; ".join(n for n in (row.note, why) if n)
 

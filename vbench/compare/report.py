@@ -32,6 +32,7 @@ class Report:
     checks: int = 0  # gated checks: the m of the run-level control
     spreads: dict[str, float] = field(default_factory=dict)  # metric -> pooled sigma (log scale)
     shifted: set[str] = field(default_factory=set)  # metrics this whole session moved in (shifts.py)
+    windowed: set[tuple[str, str]] = field(default_factory=set)  # (fullname, metric) judged after a history step
     baseline_files: list[str] = field(default_factory=list)  # the baseline sessions judged against
 
     def counts(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from vbench.compare.ab import SessionFailed, run_ab
@@ -132,7 +132,11 @@ def _measure(good: str, commit: str, subject: str, pytest_args: Sequence[str], r
         files += [(out / f"A-{i + 1}.json", out / f"B-{i + 1}.json") for i in range(count)]
         step.pairs += count
         pairs = [(load_run(a), load_run(b)) for a, b in files]
-        report = compare_paired(pairs, result.report.policy, source=f"A={good[:10]}", current=f"B={commit[:10]}")
+        # Each look at the growing set of pairs is a chance of a false "bad": the looks share alpha
+        # (Bonferroni over the looks), so a commit is not called bad more often for being looked at again.
+        looks = -(-max_pairs // step_pairs)
+        spent = replace(result.report.policy, alpha=result.report.policy.alpha / looks)
+        report = compare_paired(pairs, spent, source=f"A={good[:10]}", current=f"B={commit[:10]}")
         if report.regressions:
             step.outcome = BAD
             break

@@ -2,8 +2,10 @@
 
 The report has no verdict rule of its own: per hardware key, the newest run is judged against the
 runs before it as baseline sessions by :func:`vbench.compare.compare_sessions`, with the gate's
-policy for that run's device, so the report and the gate (``vbench compare``) give one answer per
-cell and metric. Runs on different hardware are never compared with each other.
+policy for that run's device, so the report and ``vbench compare`` on the same files give one answer
+per cell and metric. (The gate inside ``pytest bench`` also places each cell's baseline after its last
+accepted step in the stored history, docs/gate.md; the report judges the runs it is given.) Runs on
+different hardware are never compared with each other.
 """
 
 from __future__ import annotations
