@@ -234,7 +234,7 @@ def _other(side: str) -> str:
 
 def session_cpus(pytest_args: Sequence[str], available: Iterable[int]) -> tuple[int, ...]:
     """The CPUs both sessions of a pair run on: one set for both, so a side never starts its round
-    on a core the other side left idle. On the 2-core development VM, one-thread sessions left to
+    on a core the other side left idle. On a shared 2-core VM, one-thread sessions left to
     the scheduler timed the same cell 1-30% apart (A B A B round by round); pinned to one core, six
     A/A pairs agreed within 2%. With ``--vb-threads N`` in ``pytest_args`` the first N ``available`` CPUs,
     else all of them."""

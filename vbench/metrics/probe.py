@@ -22,7 +22,7 @@ __all__ = ["ProbeSpec", "machine_probe"]
 @dataclass(frozen=True)
 class ProbeSpec:
     """Sizes of the probe: on CPU ``layers`` 3x3 convolutions of ``channels`` channels on a
-    ``batch`` x ``size`` x ``size`` input (about 1.4 ms on one core of the development machine);
+    ``batch`` x ``size`` x ``size`` input (about 1.4 ms on one core of a 2-core Intel Xeon VM);
     on CUDA ``cuda_layers`` bf16 matmuls of ``matmul`` squared: compute-bound rather than launch-bound,
     and bf16 so the run's TF32 setting cannot change it."""
 

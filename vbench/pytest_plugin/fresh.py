@@ -2,7 +2,7 @@
 process before the run fails.
 
 Rounds of one process share that process's offset (where its memory landed, the core it ran on),
-and so does the gate's in-process confirmation re-measure: on the 2-core development VM one A/A
+and so does the gate's in-process confirmation re-measure: on a shared 2-core VM one A/A
 session in twenty ran its cell 5-6% slower throughout, rounds and re-measure alike. A second process
 draws a new offset; a real regression shows in both. The child gets the parent's own pytest
 arguments minus saving, comparing, report files, turn-taking and xdist (``_DROPPED``), stores
