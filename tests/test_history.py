@@ -173,3 +173,23 @@ def test_a_step_within_the_tolerance_or_too_recent_does_not_move_the_gate(tmp_pa
     runs = _rss_sessions(tmp_path / "s", 12, 3)
     assert gate_windows(runs, KEY, GatePolicy.build("rss:40%").tolerance).sessions == {}  # +30% < 40%
     assert gate_windows(runs[:3], KEY, GatePolicy.build("rss:10%").tolerance).sessions == {}  # too few sessions
+
+
+def test_a_row_judged_after_a_step_is_not_overruled_by_the_whole_session_rule(tmp_path):
+    # Main stepped -20% in time 3 sessions ago (accepted); K = 8 mixes 5 sessions from before the step.
+    rng = np.random.default_rng(0)
+    cells = [f"m{j}" for j in range(10)]
+    runs = [load_run(write_session(tmp_path / f"{i + 1:04d}_s.json", i,
+                                   {c: (10.0 if i < 12 else 8.0) * float(np.exp(rng.normal(0, 0.01))) for c in cells}))
+            for i in range(15)]
+    ms = {c: 8.0 * float(np.exp(rng.normal(0, 0.01))) for c in cells}
+    ms["m0"] = 9.6  # a branch at the new level with one cell +20%
+    current = load_run(write_session(tmp_path / "current.json", 99, ms))
+    policy = GatePolicy.build("time:5%,relative:off,rss:off,tail:off,cold_start:off,memory:off")
+    windows = gate_windows(runs, KEY, policy.tolerance).sessions
+    report = compare_sessions(runs[-8:], current, policy, keep=8, windows=windows)
+    [row] = [r for r in report.rows if r.metric == "latency_median" and "m0-" in r.cell]
+    # against all 8 the session moved -20%: the whole-session rule fires, yet the row's own baseline
+    # is the 3 sessions after the step, and against those it is a regression
+    assert "latency_median" in report.shifted
+    assert row.verdict == "regressed" and "after a step in the history" in row.note
