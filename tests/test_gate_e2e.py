@@ -42,7 +42,7 @@ def test_stored_sessions_pass_an_unchanged_run_and_fail_injected_work(tmp_path):
     aa = json.loads((tmp_path / "aa.json").read_text())
     assert aa["baseline_sessions"] == 3 and aa["counts"]["regressed"] == 0 and aa["checks"] >= 2
     slower = pytest_bench(storage, "--benchmark-compare", "--vb-baseline-runs", "3",
-                          f"--vb-verdict-json={tmp_path / 'slow.json'}", inject="resnet:all")
+                          f"--vb-verdict-json={tmp_path / 'slow.json'}", inject="resnet:all_x4")
     assert slower.returncode == 1, slower.stdout[-3000:]
     verdicts = json.loads((tmp_path / "slow.json").read_text())
     regressed = {(r["cell"], r["metric"]) for r in verdicts["rows"] if r["verdict"] == "regressed"}

@@ -52,9 +52,13 @@ def test_quick_start_autosave_then_compare(stored):
 
 def test_vbench_compare_offline(stored):
     s1, s2 = sorted(next(p for p in stored.iterdir() if p.is_dir()).glob("*.json"))
+    # Two sessions of unchanged code judged with one baseline session: the bounds are wide, yet a machine
+    # loaded in between can still move a cell past them, so this checks the command, not the machine.
     run = sh("vbench", "compare", str(s1), str(s2))
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 baseline session(s): the bounds are wide" in run.stdout and "vbench gate: 0 regressed" in run.stdout
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    assert "1 baseline session(s): the bounds are wide" in run.stdout and "vbench gate: " in run.stdout
+    same = sh("vbench", "compare", str(s2), str(s2))  # a session against itself: nothing moved at all
+    assert same.returncode == 0 and "vbench gate: 0 regressed" in same.stdout, same.stdout + same.stderr
 
 
 def test_xdist_two_workers_write_one_merged_json(tmp_path):

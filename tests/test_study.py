@@ -36,8 +36,9 @@ def test_injection_spec_is_checked(text):
         _inject_module().parse_injection(text)
 
 
-@pytest.mark.parametrize("unit", ["conv", "block", "stage", "two_stages", "all"])
-def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit):
+@pytest.mark.parametrize("unit, extra", [("conv", 1), ("block", 1), ("stage", 1), ("two_stages", 1), ("all", 1),
+                                         ("all_x4", 4)])
+def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit, extra):
     from timm.models.resnet import ResNet
 
     monkeypatch.setattr(ResNet, "forward_features", ResNet.forward_features)  # restored after the test
@@ -51,7 +52,7 @@ def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit):
         _inject_module().install("resnet", unit)
         after = model(x)
     assert torch.equal(before, after)
-    assert len(calls) == 2  # the real first block and the extra work, which starts with the same conv
+    assert len(calls) == 1 + extra  # the real first block and the extra work, which starts with the same conv
 
 
 def test_clopper_pearson_matches_the_known_bound():

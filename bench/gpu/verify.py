@@ -168,7 +168,7 @@ def gate_aa_and_injected_slowdown(ctx: Context) -> dict:
         if status != 0:
             raise RuntimeError(f"baseline session {i} exited {status}: {tail}")
     status_aa, aa, _ = ctx.pytest("gate-aa", *cells, "--benchmark-compare")
-    inject = {"VBENCH_INJECT": "resnet:all", "PYTHONPATH": os.pathsep.join([str(ROOT / "bench" / "study"),
+    inject = {"VBENCH_INJECT": "resnet:all_x4", "PYTHONPATH": os.pathsep.join([str(ROOT / "bench" / "study"),
                                                                               os.environ.get("PYTHONPATH", "")])}
     status_slow, slow, _ = ctx.pytest("gate-injected", *cells, "--benchmark-compare", "-p", "inject_slowdown", env=inject)
 

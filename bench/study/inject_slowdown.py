@@ -4,7 +4,8 @@
 ``PYTHONPATH``) replaces timm's ``ResNet.forward_features`` by the same computation plus one extra
 piece of the network run on the stem's output: ``conv`` (the first convolution, batch norm and
 activation of the first block), ``block`` (the whole first block), ``stage`` (the whole first
-stage), ``two_stages`` (the first two stages) or ``all`` (every stage again: about twice the work). ``0.0 *`` the mean of the extra output is added to the real output: the output is unchanged
+stage), ``two_stages`` (the first two stages), ``all`` (every stage again: about twice the work) or ``all_x4``
+(every stage four more times). ``0.0 *`` the mean of the extra output is added to the real output: the output is unchanged
 (the correctness guard still passes) and no compiler drops the work (``0 * x`` is not folded: it is
 NaN for an infinite ``x``). Every ResNet cell runs it (eager, channels_last, amp, bf16, TorchScript,
 torch.compile, LoRA, training). On resnet18 a block is one of eight, so conv, block, stage and
@@ -25,6 +26,8 @@ EXTRA_WORK = {
     "two_stages": lambda self, x: self.layer2(self.layer1(x)),
     # the whole network a second time (about twice the work): for the end-to-end test of the gate
     "all": lambda self, x: self.layer4(self.layer3(self.layer2(self.layer1(x)))),
+    # the network four more times (about five times the work): far beyond any load's noise, for tests
+    "all_x4": lambda self, x: sum(self.layer4(self.layer3(self.layer2(self.layer1(x)))) for _ in range(4)),
 }
 
 
