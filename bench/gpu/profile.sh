@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 common=(-p no:cacheprovider -q --vb-profile standard --benchmark-max-time 0.5)
 if [ "$part" = 1 ]; then
   python3 -m pytest bench "${common[@]}" -k "not compile" --benchmark-json "$out/standard-part1.json" 2>&1 | tee "$out/part1.log" | tail -40
-  python3 -m vbench.crosscheck "$out/standard-part1.json" resnet50-eager-bs32-224px | tee "$out/crosscheck.json"
+  python3 -m vbench.tools.crosscheck "$out/standard-part1.json" resnet50-eager-bs32-224px | tee "$out/crosscheck.json"
 else
   python3 -m pytest bench "${common[@]}" -m compile --benchmark-json "$out/standard-part2.json" 2>&1 | tee "$out/part2.log" | tail -40
 fi
