@@ -56,7 +56,7 @@ def _torch_save(name: str, what: str) -> Callable[[Path], None]:
     return make
 
 
-def _images(name: str, good: bool) -> Callable[[Path], None]:
+def _unreadable_images(name: str) -> Callable[[Path], None]:
     def make(tmp: Path) -> None:
         for label in ("cat", "dog"):
             (tmp / name / label).mkdir(parents=True)
@@ -85,11 +85,6 @@ class Case:
     kind: str  # what the user did wrong, in words
     argv: tuple[str, ...]  # "pytest", "bench", ... or "vbench", ...; {tmp} is the case's temporary folder
     setup: Callable[[Path], None] | None = None
-
-    @property
-    def shown(self) -> str:
-        argv = [a for a in self.argv]
-        return " ".join(argv)
 
 
 def P(*args: str) -> tuple[str, ...]:  # noqa: N802 - reads as the command
@@ -135,7 +130,7 @@ CASES: list[Case] = [
     Case("data folder missing", P("--vb-data", "{tmp}/nope")),
     Case("data folder of only unreadable images", P("--vb-modes", "data", "--vb-batch-sizes", "2", "--vb-data", "{tmp}/img",
                                                      "--vb-data-workers", "0"),
-         _images("img", good=False)),
+         _unreadable_images("img")),
     Case("image size the model cannot take (a skip, not an error)",
          P("--vb-models", "vit_tiny_patch16_224", "--vb-img-sizes", "8", "-rs")),
     # the gate

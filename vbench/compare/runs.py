@@ -16,7 +16,8 @@ from typing import Any
 
 from vbench.errors import VBenchError
 
-__all__ = ["SAMPLE_SOURCES", "SAMPLE_KEYS", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware", "ForeignBaselineError"]
+__all__ = ["SAMPLE_SOURCES", "SAMPLE_KEYS", "CellRecord", "Run", "load_run", "run_from_json", "check_hardware",
+           "ForeignBaselineError", "expand_json_paths"]
 
 
 # Where raw samples come from: per-round seconds, and ratios measured in interleaved pairs.
@@ -145,6 +146,26 @@ def _samples(values: list, source: str, index: int) -> list[float]:
         raise VBenchError(f"{source}: benchmark {index + 1} has samples that are not finite positive times "
                           "(NaN, infinite, negative or all zero)")
     return out
+
+
+def expand_json_paths(targets) -> tuple[list[Path], list[Path], list[Path]]:
+    """Files and storage folders (searched recursively, as pytest-benchmark nests them by machine) to
+    ``(json files, folders holding none, targets that do not exist)``; each caller words the last two."""
+    files: list[Path] = []
+    empty: list[Path] = []
+    missing: list[Path] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            found = sorted(path.rglob("*.json"))
+            files += found
+            if not found:
+                empty.append(path)
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append(path)
+    return files, empty, missing
 
 
 def load_run(path: str | Path, *, require_samples: bool = True) -> Run:

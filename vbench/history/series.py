@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vbench.compare.runs import Run, load_run
+from vbench.compare.runs import Run, expand_json_paths, load_run
 from vbench.compare.verdicts import Metric, gate_metrics
 from vbench.errors import VBenchError
 
@@ -93,20 +93,10 @@ def _session(run: Run) -> Session:
 def find_sessions(targets: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
     """The JSON files named by ``targets`` (files, or storage folders searched recursively), and a note
     for a folder that holds none. Raises :class:`VBenchError` for a target that does not exist."""
-    files: list[Path] = []
-    notes: list[str] = []
-    for target in targets:
-        path = Path(target)
-        if path.is_dir():
-            found = sorted(path.rglob("*.json"))
-            if not found:
-                notes.append(f"{path} holds no JSON sessions")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise VBenchError(f"{path} does not exist (give stored sessions: a storage folder or JSON files)")
-    return files, notes
+    files, empty, missing = expand_json_paths(targets)
+    if missing:
+        raise VBenchError(f"{missing[0]} does not exist (give stored sessions: a storage folder or JSON files)")
+    return files, [f"{path} holds no JSON sessions" for path in empty]
 
 
 def load_sessions(files: Sequence[Path], named: Iterable[Path] = ()) -> tuple[list[Run], list[str]]:

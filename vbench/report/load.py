@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vbench.compare.runs import CellRecord, Run, load_run
+from vbench.compare.runs import CellRecord, Run, expand_json_paths, load_run
 from vbench.errors import VBenchError
 from vbench.metrics.registry import list_metrics, stored_units
 from vbench.schema import FIELDS, UNITS
@@ -85,17 +85,13 @@ def hardware_key_of(run: Run) -> str:
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and folders (a ``.benchmarks`` storage folder, searched recursively) to JSON files."""
     found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files = sorted(path.rglob("*.json"))
-            if not files:
-                raise VBenchError(f"{path}: folder holds no .json run")
-            found.extend(files)
-        elif path.exists():
-            found.append(path)
-        else:
-            raise VBenchError(f"{path}: no such file or folder")
+    for raw in paths:  # one target at a time: the first bad one is the one named
+        files, empty, missing = expand_json_paths([raw])
+        if empty:
+            raise VBenchError(f"{empty[0]}: folder holds no .json run")
+        if missing:
+            raise VBenchError(f"{missing[0]}: no such file or folder")
+        found.extend(files)
     return list(dict.fromkeys(found))
 
 
