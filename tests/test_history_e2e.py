@@ -31,7 +31,9 @@ def test_history_of_real_sessions_finds_the_step_at_the_planted_commit(repo, tmp
             continue  # a commit that does not build leaves no session behind
         for repeat in range(2):
             run_session(path, sha, storage / f"{i:02d}-{repeat}.json")
-    result = history_of([storage])
+    # At the gate's level (p < 0.01): real sessions on a shared CPU, and absolute time drifts; at 0.05 a
+    # chance step in latency_median turned up in one run of this test (+11%, p = 0.018).
+    result = history_of([storage], alpha=0.01)
     sessions = result.history.sessions
     assert [s.commit for s in sessions] == [sha for i, sha in enumerate(shas) if i != BROKEN for _ in range(2)]
     found = {t.series.metric.name: t.steps for t in result.trends}
