@@ -48,7 +48,7 @@ def test_autosave_is_keyed_by_hardware_and_keeps_raw_samples_then_compare_passes
                  "--vb-fail-on", DETERMINISTIC)
     second.assert_outcomes(passed=2)
     assert second.ret == 0
-    second.stdout.fnmatch_lines(["*vbench gate*", "only 1 of 5 baseline sessions stored*",
+    second.stdout.fnmatch_lines(["*vbench gate*", "only 1 of 10 baseline sessions stored*",
                                  "cell*metric*baseline*current*change*can catch*verdict*",
                                  "*inference tiny_net-eager-bs2-32px*new*", "*gated checks*", "vbench gate: 0 regressed*"])
     assert saved[0].read_bytes() == before
@@ -75,7 +75,7 @@ def test_regression_confirmed_in_fresh_sessions_fails_with_exit_1_and_writes_ver
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare",
                  "--vb-fail-on", "time:5%", "--vb-verdict-md", "v.md", "--vb-verdict-json", "v.json",
-                 "--benchmark-json", "out.json")
+                 "--benchmark-json", "out.json", "--vb-confirm-sessions", "2")
     result.assert_outcomes(passed=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*inference tiny_net-eager-bs1-32px*latency_median*regressed*this session +*; 2 fresh session(s) +*",
@@ -86,6 +86,7 @@ def test_regression_confirmed_in_fresh_sessions_fails_with_exit_1_and_writes_ver
     cell = json.loads((project.path / "out.json").read_text())["benchmarks"][0]
     sessions = cell["extra_info"]["gate_confirm"]["sessions"]
     assert len(sessions) == 2 and all(s["samples_s"] and s["norm_time_samples"] for s in sessions)
+    assert cell["extra_info"]["gate_confirm"]["planned"] == 2  # a regression is called on all of them
     verdicts = json.loads((project.path / "v.json").read_text())
     assert verdicts["exit_status"] == 1 and verdicts["baseline_sessions"] == 3 and verdicts["checks"] > 0
     (median,) = [r for r in verdicts["rows"] if r["fullname"] == cell["fullname"] and r["metric"] == "latency_median"]

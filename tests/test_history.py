@@ -37,7 +37,7 @@ def test_a_step_up_is_placed_between_the_right_commits(tmp_path):
     trend, steps = steps_of(result)
     assert [(b, a) for b, a, _ in steps] == [(commit_of(folder, 8), commit_of(folder, 9))]
     assert steps[0][2] == pytest.approx(0.30, abs=0.02)
-    assert trend.window == list(range(11, 16))  # the gate's newest 5 after the step
+    assert trend.window == list(range(9, 16))  # the sessions after the step (fewer than the gate's 10)
     _, steady = steps_of(result, "steady")
     assert steady == []
 
@@ -54,7 +54,7 @@ def test_no_change_and_a_slow_drift(tmp_path):
     flat = tmp_path / "flat"
     write_series(flat, levels((10.0, 16), seed=4))
     trend, steps = steps_of(history_of([flat], fail_on="time:5%"))
-    assert steps == [] and trend.window == list(range(11, 16)) and trend.total is None
+    assert steps == [] and trend.window == list(range(6, 16)) and trend.total is None
     drift = tmp_path / "drift"
     write_series(drift, [10.0 * 1.01 ** i for i in range(20)])  # +1% per commit, +21% in all
     trend, steps = steps_of(history_of([drift]))

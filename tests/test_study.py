@@ -36,7 +36,7 @@ def test_injection_spec_is_checked(text):
         _inject_module().parse_injection(text)
 
 
-@pytest.mark.parametrize("unit, extra", [("conv", 1), ("block", 1), ("stage", 1), ("two_stages", 1), ("all", 1),
+@pytest.mark.parametrize("unit, extra", [("conv", 1), ("block", 1), ("stage", 1), ("block_pair", 1), ("two_stages", 1), ("all", 1),
                                          ("all_x4", 4)])
 def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit, extra):
     from timm.models.resnet import ResNet
@@ -84,3 +84,4 @@ def test_analysis_counts_red_runs_and_caught_cells(tmp_path):
     (run,) = summary["injected"]["resnet:stage"]
     assert run["caught"] == 1 and run["family_cells"] == 1 and run["other_family_regressed"] == []
     assert "| resnet:stage | 8 | 1/1" in analyze.markdown(summary)
+    assert summary["injected_by_change"] == {">= +17.5%": "1/1 (95% CI 2.5% .. 100.0%)"}  # measured +20%

@@ -1,7 +1,7 @@
 """Summarise a gate study made with ``bench/study/sessions.py``: run-level red rate of unchanged
 sessions with Clopper-Pearson intervals, per-check false alarms, and what injected slowdowns caught.
 
-    python bench/study/analyze.py DIR [--k 5] [--family resnet] [--md OUT.md] [--json OUT.json]
+    python bench/study/analyze.py DIR [--k 10] [--family resnet] [--md OUT.md] [--json OUT.json]
 
 Reads ``DIR/sessions.jsonl`` and each session's verdict JSON (written by the real gate while the
 session ran). A *trial* is a judged session with at least K baseline sessions before it. Trials of
@@ -18,6 +18,8 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vbench.compare.policy import DEFAULT_BASELINE_RUNS
 
 __all__ = ["clopper_pearson", "Trial", "load_trials", "summarise", "main"]
 
@@ -131,7 +133,10 @@ def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dic
         if candidate.complete is not False:
             baselines.insert(0, candidate)
     device = next((c.extra.get("device") for c in run.cells.values() if c.extra.get("device")), "cpu")
-    report = compare_sessions(baselines, run, GatePolicy.build(device_type=str(device)), confirm_planned=4, keep=k)
+    from vbench.compare.options import GateSettings
+
+    report = compare_sessions(baselines, run, GatePolicy.build(device_type=str(device)),
+                              confirm_planned=GateSettings.confirm_sessions, keep=k)
     report.notes[:0] = notes
     return report.as_dict()
 
@@ -214,11 +219,15 @@ def summarise(trials: list[Trial], k: int, family: str) -> dict:
         },
         "injected": {},
     }
+    by_change: dict[str, list[bool]] = {}
     for trial in (t for t in trials if t.inject):
         gated = [r for r in trial.rows if r["metric"] == "norm_time" or (r["metric"] == "latency_median" and r["tolerance"])]
         ours = [r for r in gated if f" {family}" in r["cell"] and not r["cell"].startswith("data ")]
         others = [r for r in trial.rows if r["verdict"] == "regressed" and f" {family}" not in r["cell"]]
         caught = [r for r in ours if r["verdict"] == "regressed"]
+        for r in ours:
+            if r["change"] is not None:
+                by_change.setdefault(_bin(r["change"]), []).append(r["verdict"] == "regressed")
         out["injected"].setdefault(trial.inject, []).append({
             "index": trial.index, "family_cells": len(ours), "caught": len(caught),
             "caught_rate": _rate(len(caught), len(ours)),
@@ -226,7 +235,18 @@ def summarise(trials: list[Trial], k: int, family: str) -> dict:
             "missed": [(r["cell"], r["change"], r["verdict"], r["can_catch"]) for r in ours if r["verdict"] != "regressed"],
             "other_family_regressed": [(r["cell"], r["metric"], r["change"]) for r in others],
         })
+    out["injected_by_change"] = {b: _rate(sum(v), len(v)) for b, v in sorted(by_change.items(), key=lambda kv: _BINS.index(kv[0]))}
     return out
+
+
+# Bins of the change the gate measured on an injected family's cells (of its fresh sessions where it
+# ran them, else of the session itself).
+_BINS = ["< +2.5%", "+2.5% .. +7.5%", "+7.5% .. +12.5%", "+12.5% .. +17.5%", ">= +17.5%"]
+
+
+def _bin(change: float) -> str:
+    edges = (0.025, 0.075, 0.125, 0.175)
+    return _BINS[sum(change >= e for e in edges)]
 
 
 def markdown(summary: dict) -> str:
@@ -254,13 +274,16 @@ def markdown(summary: dict) -> str:
                 changes = r["changes"]
                 median = changes[len(changes) // 2] if changes else float("nan")
                 lines.append(f"| {inject} | {r['index']} | {r['caught_rate']} | {median:+.1%} | {len(r['other_family_regressed'])} |")
+        lines += ["", "| measured change of the family's cells | called regressed |", "|---|---|"]
+        lines += [f"| {b} | {rate} |" for b, rate in summary["injected_by_change"].items()]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--k", type=int, default=5, help="baseline sessions a trial needs (default 5)")
+    parser.add_argument("--k", type=int, default=DEFAULT_BASELINE_RUNS,
+                        help=f"baseline sessions a trial needs (default {DEFAULT_BASELINE_RUNS}, as the gate)")
     parser.add_argument("--family", default="resnet", help="the injected family's model-name prefix")
     parser.add_argument("--md", type=Path)
     parser.add_argument("--json", type=Path)

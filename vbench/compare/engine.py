@@ -88,6 +88,12 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
         notes.append("not gated (category off)")
     else:
         row.verdict = decide(x, tol, b)
+        wanted = check.cell.confirm_planned if check.confirm else 0
+        if row.verdict == REGRESSED and len(check.confirm) < wanted:
+            # Looks that may stop early for "regressed" would each spend the per-check level; only the
+            # early stop for "unchanged" is free. So a regression waits for all planned sessions.
+            row.verdict = INCONCLUSIVE
+            notes.append(f"{len(check.confirm)} of {wanted} fresh sessions: a regression is called on all of them")
         screen_bound = bound(sigma, df, se_factor(1, n_baseline), SUSPECT_LEVEL, SUSPECT_LEVEL).strict
         if metric.sampled and not check.confirm and not paired:
             row.suspect = x > math.log1p(tol) and x > screen_bound
@@ -104,7 +110,8 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             notes.append(f"the machine was busier than during the baseline sessions (load {check.load:.1f} against "
                          f"{check.base_load:.1f}): not called a regression")
         if row.verdict == INCONCLUSIVE:
-            notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions 5 "
+            more = 2 * max(wanted, planned, 4)
+            notes.append(f"more sessions would decide: pytest ... --benchmark-compare --vb-confirm-sessions {more} "
                          f"-k \"{check.cell.label}\"")
         elif row.verdict == UNCHANGED and row.can_catch > 2 * tol:
             notes.append(f"noisy: only a change above {row.can_catch:.0%} could show here")

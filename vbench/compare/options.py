@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vbench.compare.policy import DEFAULT_ALPHA, DEVICE_FAIL_ON, GatePolicy
+from vbench.compare.policy import DEFAULT_ALPHA, DEFAULT_BASELINE_RUNS, DEVICE_FAIL_ON, GatePolicy
 from vbench.errors import VBenchError
 from vbench.settings import OptionSpec, parse_on_off
 
@@ -26,10 +26,10 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
                "all its checks (each check at alpha / checks, Bonferroni)", str(DEFAULT_ALPHA), "P"),
     OptionSpec("baseline_runs", "with --benchmark-compare from storage: judge against the newest N stored sessions "
                "of this hardware_key (each session one value per cell and metric); fewer stored: judged with "
-               "what there is, with wider bounds", "5", "N"),
-    OptionSpec("confirm_sessions", "at most this many fresh pytest processes (same arguments, only those cells) "
-               "re-measure cells whose time looks regressed, two at a time while a verdict is still inconclusive; the "
-               "verdict is theirs; 0 = judge this session alone", "4", "N"),
+               "what there is, with wider bounds", str(DEFAULT_BASELINE_RUNS), "N"),
+    OptionSpec("confirm_sessions", "fresh pytest processes (same arguments, only those cells) that re-measure "
+               "cells whose time looks regressed, two at a time; a cell that looks unchanged stops early, a "
+               "regression is called only on all N; the verdict is theirs; 0 = judge this session alone", "8", "N"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio rel_time: on or off", "off", "on|off"),
     OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative", "10", "N"),
@@ -51,10 +51,10 @@ class GateSettings:
     """Resolved gate options."""
 
     policy: GatePolicy
-    confirm_sessions: int = 4
+    confirm_sessions: int = 8
     relative: bool = False
     relative_pairs: int = 10
-    baseline_runs: int = 5
+    baseline_runs: int = DEFAULT_BASELINE_RUNS
     allow_foreign: bool = False
     verdict_md: Path | None = None
     verdict_json: Path | None = None

@@ -68,6 +68,14 @@ class CellRecord:
                 out.append([float(x) for x in samples])
         return out
 
+    @property
+    def confirm_planned(self) -> int:
+        """How many fresh sessions the gate meant to run for this cell (``gate_confirm.planned``): a
+        regression is called only on all of them. Files without it: the sessions there are."""
+        confirm = self.extra.get("gate_confirm") or {}
+        planned = confirm.get("planned") if isinstance(confirm, Mapping) else None
+        return planned if isinstance(planned, int) and planned > 0 else len(self.confirm_sessions("time"))
+
     def confirm_loads(self) -> list[float]:
         """The 1-minute load average each fresh confirmation session recorded for this cell."""
         confirm = self.extra.get("gate_confirm") or {}

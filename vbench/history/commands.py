@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vbench.compare.policy import DEFAULT_BASELINE_RUNS
 from vbench.errors import VBenchError
 
 __all__ = ["add_history", "add_bisect"]
@@ -53,8 +54,9 @@ def add_history(sub) -> None:
     p.add_argument("--since", metavar="DATE", help="only sessions whose commit (else run) time is at or after DATE")
     p.add_argument("--hardware", metavar="KEY", help="the hardware key to show (default: the newest session's)")
     p.add_argument("--alpha", type=float, default=0.05, help="p-value a step needs (permutation test; default 0.05)")
-    p.add_argument("--baseline-runs", type=int, default=5, metavar="K",
-                   help="the gate's baseline sessions, shaded in the plots (default 5, as --vb-baseline-runs)")
+    p.add_argument("--baseline-runs", type=int, default=DEFAULT_BASELINE_RUNS, metavar="K",
+                   help=f"the gate's baseline sessions, shaded in the plots (default {DEFAULT_BASELINE_RUNS}, "
+                        "as --vb-baseline-runs)")
     p.add_argument("--fail-on", help="the gate's tolerances, which decide which steps start a new baseline")
     p.add_argument("--matrix", help="matrix YAML whose gate: block gives per-cell tolerances")
     p.add_argument("--device", choices=("cpu", "cuda"), help="whose default tolerances (default: the sessions')")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from vbench.compare.policy import GatePolicy
+from vbench.compare.policy import DEFAULT_BASELINE_RUNS, GatePolicy
 from vbench.history.changepoints import ALPHA, MIN_SIZE
 from vbench.history.series import History, build_history, find_sessions, load_sessions
 from vbench.history.trends import Trend, analyse
@@ -30,7 +30,7 @@ class HistoryResult:
     trends: list[Trend]
     alpha: float = ALPHA
     min_size: int = MIN_SIZE
-    baseline_runs: int = 5
+    baseline_runs: int = DEFAULT_BASELINE_RUNS
     notes: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -44,7 +44,7 @@ def _device(history: History) -> str:
 
 
 def history_of(targets: Sequence[str | Path], *, hardware: str | None = None, keyword: str | None = None,
-               since: datetime | None = None, alpha: float = ALPHA, baseline_runs: int = 5,
+               since: datetime | None = None, alpha: float = ALPHA, baseline_runs: int = DEFAULT_BASELINE_RUNS,
                fail_on: str | None = None, matrix: str | Path | None = None, device: str | None = None) -> HistoryResult:
     """Read the sessions in ``targets`` (storage folders or JSON files) and find the steps of every
     cell and metric of one hardware key. The gate's tolerances (``device``'s defaults, default the

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vbench.compare.policy import DEFAULT_BASELINE_RUNS
 from vbench.history.changepoints import ALPHA, MIN_SIZE, e_divisive
 from vbench.compare.runs import Run
 from vbench.history.series import History, Series, Session, build_history
@@ -59,7 +60,7 @@ def _geo_mean(logs: Sequence[float]) -> float:
     return float(np.mean(logs))
 
 
-def trend_of(series: Series, *, alpha: float = ALPHA, min_size: int = MIN_SIZE, baseline_runs: int = 5,
+def trend_of(series: Series, *, alpha: float = ALPHA, min_size: int = MIN_SIZE, baseline_runs: int = DEFAULT_BASELINE_RUNS,
              min_step: float = 0.0) -> Trend:
     """The steps of ``series`` at ``alpha`` whose size is beyond ``min_step`` (a fraction), and the
     window of the newest ``baseline_runs`` sessions after the last of them (fewer than two after it:
@@ -89,7 +90,7 @@ def trend_of(series: Series, *, alpha: float = ALPHA, min_size: int = MIN_SIZE, 
     return trend
 
 
-def gate_trend(series: Series, tolerance: float | None, baseline_runs: int = 5) -> Trend | None:
+def gate_trend(series: Series, tolerance: float | None, baseline_runs: int = DEFAULT_BASELINE_RUNS) -> Trend | None:
     """The series as the gate sees it: only accepted change points (significant at
     :data:`GATE_ALPHA`, beyond ``tolerance``); None for a metric the gate does not judge."""
     if tolerance is None:
@@ -98,7 +99,7 @@ def gate_trend(series: Series, tolerance: float | None, baseline_runs: int = 5) 
 
 
 def analyse(history: History, tolerance: Callable[[Series], float | None], *, alpha: float = ALPHA,
-            min_size: int = MIN_SIZE, baseline_runs: int = 5) -> list[Trend]:
+            min_size: int = MIN_SIZE, baseline_runs: int = DEFAULT_BASELINE_RUNS) -> list[Trend]:
     """A :class:`Trend` for every series of ``history``: its steps at ``alpha``, and as its window the
     gate's baseline window (empty for a metric the gate does not judge, ``tolerance`` None)."""
     trends = []

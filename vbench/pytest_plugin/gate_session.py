@@ -13,16 +13,16 @@ import pytest
 from vbench.compare.io import append_text, atomic_write_text
 from vbench.compare.options import GateSettings
 from vbench.compare.render import render_json, render_markdown
+from vbench.compare.confirm import confirm_suspects
 from vbench.compare.engine import compare_sessions
 from vbench.compare.report import Report, suspect_cells
 from vbench.compare.runs import SAMPLE_KEYS, SAMPLE_SOURCES, Run, load_run, run_from_json
 from vbench.errors import VBenchError
 from vbench.pytest_plugin.session import session_of
 
-__all__ = ["GateSession", "CONFIRM_STEP", "SPARE_SESSIONS", "HISTORY_SESSIONS", "MAX_TERMINAL_ROWS"]
+__all__ = ["GateSession", "SPARE_SESSIONS", "HISTORY_SESSIONS", "MAX_TERMINAL_ROWS"]
 
 MAX_TERMINAL_ROWS = 60
-CONFIRM_STEP = 2  # fresh sessions per confirmation step
 SPARE_SESSIONS = 2  # older stored sessions read too, to stand in for whole-session outliers
 # Stored sessions read as the history that places each cell's baseline after its last step (a step
 # needs at least two sessions on each side, and its permutation test more to reach p < 0.01).
@@ -82,9 +82,9 @@ class GateSession:
     # -- session end -----------------------------------------------------------------------------
 
     def build_report(self, config: pytest.Config) -> Report | None:
-        """Compare this session's cells with the baseline sessions (once). Suspect cells are
-        re-measured in fresh sessions, two at a time while their verdict is inconclusive and
-        ``confirm_sessions`` allows, and judged on those. None without a baseline."""
+        """Compare this session's cells with the baseline sessions (once); suspect cells are
+        re-measured in fresh sessions and judged on those (:mod:`vbench.compare.confirm`). None
+        without a baseline."""
         if self.report is not None or not self.baseline_paths:
             return self.report
         baselines = self._load_baselines()
@@ -96,32 +96,14 @@ class GateSession:
         why_not = self._why_no_confirmation(config)
         planned = 0 if why_not else self.settings.confirm_sessions
         report = self._compare(config, kept, baselines, planned)
-        names, done, step = suspect_cells(report), 0, CONFIRM_STEP
-        if names and why_not:
+        if why_not and suspect_cells(report):
             report.notes.append(why_not)
-            names = []
-        while names and done < self.settings.confirm_sessions:
-            count = min(step, self.settings.confirm_sessions - done)
-            try:
-                ran, why_not = self._fresh_confirmation(config, kept, names, count)
-            except KeyboardInterrupt:
-                # Ctrl-C while re-measuring: the measured cells are kept and saved (pytest-benchmark
-                # writes its JSON after this), judged on what was measured; the run exits 2.
-                self.interrupted = True
-                report.notes.append("interrupted while re-measuring suspects in fresh sessions: judged on the "
-                                    "sessions measured so far")
-                break
-            done += ran
-            if ran:
-                report = self._compare(config, kept, baselines, planned)  # judged on the fresh sessions now
-            if why_not:
-                report.notes.append(why_not)
-                break
-            names = [r.fullname for r in report.inconclusive if r.fullname in names]
-        if done:
-            confirmed = {r.fullname for r in report.rows if r.confirm}
-            report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in fresh sessions (up to {done} each; "
-                                "--vb-confirm-sessions); their verdicts are judged on those sessions")
+        elif not why_not:
+            outcome = confirm_suspects(
+                report, lambda: self._compare(config, kept, baselines, planned),  # judged on the fresh sessions
+                lambda names, count: self._fresh_confirmation(config, kept, names, count),
+                self.settings.confirm_sessions)
+            report, self.interrupted = outcome.report, outcome.interrupted
         self.report = report
         return self.report
 
@@ -193,7 +175,9 @@ class GateSession:
                     session = {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES
                                if (samples := cell.samples_of(source))}
                     session["load_avg_1m"] = cell.extra.get("load_avg_1m")
-                    bench.extra_info.setdefault("gate_confirm", {"sessions": []})["sessions"].append(session)
+                    confirm = bench.extra_info.setdefault("gate_confirm", {"sessions": []})
+                    confirm["sessions"].append(session)
+                    confirm["planned"] = self.settings.confirm_sessions
         return count, None
 
     def no_baseline_line(self) -> str:

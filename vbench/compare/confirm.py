@@ -1,0 +1,62 @@
+"""Suspect, confirm, decide: the fresh-session loop of the gate, apart from how sessions are run.
+
+A suspect cell (its time beyond the tolerance and beyond a loose screen, see
+:data:`~vbench.compare.policy.SUSPECT_LEVEL`) is re-measured in fresh sessions, ``step`` at a time.
+After each step the engine judges the cells on their fresh sessions alone. A cell whose verdict is
+no longer inconclusive stops: "unchanged" may stop at any step, "regressed" only once all planned
+sessions ran (the engine keeps it inconclusive before), so the repeated looks never spend more than
+the one per-check level of the run-level error control.
+
+The gate (:mod:`vbench.pytest_plugin.gate_session`) passes a ``remeasure`` that starts pytest
+processes; the tests pass one that draws simulated sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vbench.compare.report import Report, suspect_cells
+
+__all__ = ["CONFIRM_STEP", "Confirmation", "confirm_suspects"]
+
+CONFIRM_STEP = 2  # fresh sessions per step
+
+
+@dataclass
+class Confirmation:
+    """The report after the fresh sessions, how many ran (at most, per cell), and whether Ctrl-C
+    stopped them."""
+
+    report: Report
+    sessions: int = 0
+    interrupted: bool = False
+
+
+def confirm_suspects(report: Report, judge: Callable[[], Report],
+                     remeasure: Callable[[list[str], int], tuple[int, str | None]], sessions: int,
+                     step: int = CONFIRM_STEP) -> Confirmation:
+    """Re-measure the suspects of ``report`` with ``remeasure(fullnames, count)`` (returns how many
+    sessions ran and, when it had to stop, why) and re-judge with ``judge()`` after each step, until
+    no cell is inconclusive or ``sessions`` ran."""
+    names, done = suspect_cells(report), 0
+    while names and done < sessions:
+        try:
+            ran, why_not = remeasure(names, min(step, sessions - done))
+        except KeyboardInterrupt:
+            # Ctrl-C while re-measuring: judged on the sessions measured so far; the run exits 2.
+            report.notes.append("interrupted while re-measuring suspects in fresh sessions: judged on the "
+                                "sessions measured so far")
+            return Confirmation(report, done, True)
+        done += ran
+        if ran:
+            report = judge()
+        if why_not:
+            report.notes.append(why_not)
+            break
+        names = [r.fullname for r in report.inconclusive if r.fullname in names]
+    if done:
+        confirmed = {r.fullname for r in report.rows if r.confirm}
+        report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in fresh sessions (up to {done} each; "
+                            "--vb-confirm-sessions); their verdicts are judged on those sessions")
+    return Confirmation(report, done)
