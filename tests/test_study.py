@@ -36,23 +36,26 @@ def test_injection_spec_is_checked(text):
         _inject_module().parse_injection(text)
 
 
-@pytest.mark.parametrize("unit, extra", [("conv", 1), ("block", 1), ("stage", 1), ("block_pair", 1), ("two_stages", 1), ("all", 1),
-                                         ("all_x4", 4)])
-def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit, extra):
+# extra calls of the first block's and of the second stage's first convolution per forward
+@pytest.mark.parametrize("unit, extra1, extra2", [
+    ("conv", 1, 0), ("block", 1, 0), ("stage", 1, 0), ("block_pair", 1, 1), ("second_stage", 0, 1),
+    ("two_stages", 1, 1), ("all", 1, 1), ("all_x4", 4, 4)])
+def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit, extra1, extra2):
     from timm.models.resnet import ResNet
 
     monkeypatch.setattr(ResNet, "forward_features", ResNet.forward_features)  # restored after the test
     model = create_model("resnet18", img_size=64).eval()
     x = torch.randn(2, 3, 64, 64)
-    calls = []
-    model.layer1[0].conv1.register_forward_hook(lambda *a: calls.append(1))
+    calls = {"layer1": 0, "layer2": 0}
+    for name in calls:
+        getattr(model, name)[0].conv1.register_forward_hook(lambda *a, name=name: calls.__setitem__(name, calls[name] + 1))
     with torch.no_grad():
         before = model(x)
-        calls.clear()
+        calls.update(layer1=0, layer2=0)
         _inject_module().install("resnet", unit)
         after = model(x)
     assert torch.equal(before, after)
-    assert len(calls) == 1 + extra  # the real first block and the extra work, which starts with the same conv
+    assert calls == {"layer1": 1 + extra1, "layer2": 1 + extra2}  # the real forward and the extra work
 
 
 def test_clopper_pearson_matches_the_known_bound():
