@@ -88,7 +88,7 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
         notes.append("not gated (category off)")
     else:
         row.verdict = decide(x, tol, b)
-        wanted = check.cell.confirm_planned if check.confirm else 0
+        wanted = check.cell.confirm_planned if check.confirm else 0  # 0: older files, judged as they are
         if row.verdict == REGRESSED and len(check.confirm) < wanted:
             # Looks that may stop early for "regressed" would each spend the per-check level; only the
             # early stop for "unchanged" is free. So a regression waits for all planned sessions.

@@ -56,14 +56,22 @@ class CellRecord:
         mode = self.extra.get("mode")
         return f"{mode} {self.label}" if mode else self.label
 
+    @property
+    def _gate_confirm(self) -> Mapping:
+        """``extra_info.gate_confirm``: the fresh confirmation sessions the gate ran ({} when none)."""
+        confirm = self.extra.get("gate_confirm")
+        return confirm if isinstance(confirm, Mapping) else {}
+
+    def _confirm_session_list(self) -> list[Mapping]:
+        sessions = self._gate_confirm.get("sessions")
+        return [s for s in sessions if isinstance(s, Mapping)] if isinstance(sessions, list) else []
+
     def confirm_sessions(self, source: str) -> list[list[float]]:
         """Raw samples of ``source`` from each fresh confirmation session the gate ran for this cell
         (``extra_info.gate_confirm.sessions``); [] when none ran."""
-        confirm = self.extra.get("gate_confirm") or {}
-        sessions = confirm.get("sessions") if isinstance(confirm, Mapping) else None
         out = []
-        for session in sessions or ():
-            samples = session.get(SAMPLE_KEYS[source]) if isinstance(session, Mapping) else None
+        for session in self._confirm_session_list():
+            samples = session.get(SAMPLE_KEYS[source])
             if isinstance(samples, list) and samples:
                 out.append([float(x) for x in samples])
         return out
@@ -71,17 +79,15 @@ class CellRecord:
     @property
     def confirm_planned(self) -> int:
         """How many fresh sessions the gate meant to run for this cell (``gate_confirm.planned``): a
-        regression is called only on all of them. Files without it: the sessions there are."""
-        confirm = self.extra.get("gate_confirm") or {}
-        planned = confirm.get("planned") if isinstance(confirm, Mapping) else None
-        return planned if isinstance(planned, int) and planned > 0 else len(self.confirm_sessions("time"))
+        regression is called only on all of them. 0 when the file does not say (written before it
+        did): the sessions there are judged as they are."""
+        planned = self._gate_confirm.get("planned")
+        return planned if isinstance(planned, int) and planned > 0 else 0
 
     def confirm_loads(self) -> list[float]:
         """The 1-minute load average each fresh confirmation session recorded for this cell."""
-        confirm = self.extra.get("gate_confirm") or {}
-        sessions = confirm.get("sessions") if isinstance(confirm, Mapping) else None
-        return [float(s["load_avg_1m"]) for s in sessions or ()
-                if isinstance(s, Mapping) and isinstance(s.get("load_avg_1m"), (int, float))]
+        return [float(s["load_avg_1m"]) for s in self._confirm_session_list()
+                if isinstance(s.get("load_avg_1m"), (int, float))]
 
 
 @dataclass

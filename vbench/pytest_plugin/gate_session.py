@@ -96,14 +96,14 @@ class GateSession:
         why_not = self._why_no_confirmation(config)
         planned = 0 if why_not else self.settings.confirm_sessions
         report = self._compare(config, kept, baselines, planned)
-        if why_not and suspect_cells(report):
-            report.notes.append(why_not)
-        elif not why_not:
+        if not why_not:
             outcome = confirm_suspects(
                 report, lambda: self._compare(config, kept, baselines, planned),  # judged on the fresh sessions
                 lambda names, count: self._fresh_confirmation(config, kept, names, count),
                 self.settings.confirm_sessions)
             report, self.interrupted = outcome.report, outcome.interrupted
+        elif suspect_cells(report):
+            report.notes.append(why_not)
         self.report = report
         return self.report
 
