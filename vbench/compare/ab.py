@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from vbench.compare.runs import load_run
 from vbench.errors import VBenchError, telling_line
 from vbench.interleave import PairSession, run_pair, session_cpus
 
-__all__ = ["ABResult", "SessionFailed", "run_ab", "speedups"]
+__all__ = ["ABResult", "SessionFailed", "git", "run_ab", "speedups", "worktree"]
 
 
 class SessionFailed(VBenchError):
@@ -47,11 +48,25 @@ class ABResult:
     commands: list[str]
 
 
-def _git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str) -> str:
     proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise VBenchError(f"git {' '.join(args)} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
     return proc.stdout.strip()
+
+
+@contextmanager
+def worktree(repo: Path, sha: str) -> Iterator[Path]:
+    """A detached worktree of ``sha`` in a temporary folder, removed (and pruned) afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="vbench-rev-"))
+    tree = tmp / sha[:12]
+    try:
+        git(repo, "worktree", "add", "--detach", str(tree), sha)
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def speedups(report: Report) -> dict[str, float]:
@@ -81,21 +96,18 @@ def run_ab(
     """
     if repeats < 1 or rounds < 1:
         raise VBenchError("--repeats and --rounds must be >= 1")
-    repo = Path(_git(Path(repo), "rev-parse", "--show-toplevel"))
+    repo = Path(git(Path(repo), "rev-parse", "--show-toplevel"))
     revs = {"A": rev_a, "B": rev_b}
-    shas = {side: _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}") for side, rev in revs.items()}
-    tmp = Path(tempfile.mkdtemp(prefix="vbench-ab-"))
-    out = Path(workdir) if workdir else tmp / "json"
-    out.mkdir(parents=True, exist_ok=True)
-    trees = {side: tmp / side for side in revs}
+    shas = {side: git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}") for side, rev in revs.items()}
+    out = Path(workdir) if workdir else None
     commands: list[str] = []
-    created: list[Path] = []
     paired = unpaired = 0
     cpus = session_cpus(pytest_args, os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1))
-    try:
-        for side in revs:
-            _git(repo, "worktree", "add", "--detach", str(trees[side]), shas[side])
-            created.append(trees[side])
+    with ExitStack() as stack:
+        trees = {side: stack.enter_context(worktree(repo, shas[side])) for side in revs}
+        if out is None:  # the sessions' JSON then lives only as long as the worktrees
+            out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vbench-ab-")))
+        out.mkdir(parents=True, exist_ok=True)
         files: dict[str, list[Path]] = {"A": [], "B": []}
         for turn in range(repeats):
             log(f"vbench ab: session pair {turn + 1}/{repeats}, A={shas['A'][:10]} B={shas['B'][:10]}, "
@@ -117,11 +129,6 @@ def run_ab(
                     raise SessionFailed(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}", side)
                 files[side].append(paths[side])
         pairs = [(load_run(a), load_run(b)) for a, b in zip(files["A"], files["B"])]
-    finally:
-        for tree in created:
-            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
-        subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)  # the sessions' JSON stays only under workdir
     device = next((c.extra.get("device") for c in pairs[0][1].cells.values() if c.extra.get("device")), "cpu")
     if policy is None:
         policy = GatePolicy.build(device_type=str(device))

@@ -35,11 +35,12 @@ class Confirmation:
 
 def confirm_suspects(report: Report, judge: Callable[[], Report],
                      remeasure: Callable[[list[str], int], tuple[int, str | None]], sessions: int,
-                     step: int = CONFIRM_STEP) -> Confirmation:
+                     step: int = CONFIRM_STEP, *, shifted_too: bool = False) -> Confirmation:
     """Re-measure the suspects of ``report`` with ``remeasure(fullnames, count)`` (returns how many
     sessions ran and, when it had to stop, why) and re-judge with ``judge()`` after each step, until
-    no cell is inconclusive or ``sessions`` ran."""
-    names, done = suspect_cells(report), 0
+    no cell is inconclusive or ``sessions`` ran. ``shifted_too``: suspects in a metric the whole
+    session moved in are re-measured too (A/B pairs can decide them)."""
+    names, done = suspect_cells(report, shifted_too=shifted_too), 0
     while names and done < sessions:
         try:
             ran, why_not = remeasure(names, min(step, sessions - done))
@@ -57,6 +58,7 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
         names = [r.fullname for r in report.inconclusive if r.fullname in names]
     if done:
         confirmed = {r.fullname for r in report.rows if r.confirm}
-        report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in fresh sessions (up to {done} each; "
-                            "--vb-confirm-sessions); their verdicts are judged on those sessions")
+        how = (f"A/B pairs against the baseline's commit (up to {done // 2} each, --vb-confirm-sessions / 2)"
+               if shifted_too else f"fresh sessions (up to {done} each; --vb-confirm-sessions)")
+        report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in {how}; their verdicts are judged on those")
     return Confirmation(report, done)

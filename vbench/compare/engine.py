@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class _Check:
     note: str = ""
     base_load: float | None = None  # median 1-minute load of the baseline sessions while this cell ran
     load: float | None = None  # ... of the session(s) the verdict is judged on
+    pairs: list[float] = field(default_factory=list)  # log ratios of the gate's A/B pairs (this / baseline commit)
 
 
 def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple[list[CellRecord], str]:
@@ -61,8 +62,13 @@ def _usable(metric: Metric, cur: CellRecord, matches: list[CellRecord]) -> tuple
     return matches, "; ".join(notes)
 
 
-def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int) -> Row:
-    """Judge one check: against its baseline sessions, or (``paired``) its pairs' log ratios."""
+def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int,
+         pairs: tuple[Spread, float] | None = None) -> Row:
+    """Judge one check: against its baseline sessions, or (``paired``) its pairs' log ratios.
+    ``pairs``: the pooled spread of the gate's A/B pair ratios and their per-check level, when the
+    run planned A/B confirmation."""
+    if check.pairs and pairs is not None:
+        return _pair_row(check, *pairs)
     metric, tol = check.metric, check.tolerance
     n_baseline = None if paired else len(check.base)
     sigma, df = moderated(check.base, spread)
@@ -104,6 +110,12 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
         catch = max(math.log1p(tol), bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL).strict)
         if confirming:
             catch = max(catch, screen_bound)
+        if pairs is not None and metric.sampled and not paired:
+            # A suspect is decided on A/B pairs: what limits a catch is the screen, and the pairs' bound
+            # (known once some suspect's pairs ran).
+            catch = max(math.log1p(tol), screen_bound)
+            if not pairs[0].prior:
+                catch = max(catch, _pair_bound(pairs, [], max(check.cell.confirm_planned, 1)).strict)
         row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE
@@ -119,6 +131,47 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
     return row
 
 
+def _pair_bound(pairs: tuple[Spread, float], ratios: list[float], n: int):
+    spread, level = pairs
+    sigma, df = moderated(ratios, spread)
+    return bound(sigma, df, se_factor(n, None), level, LENIENT_LEVEL)
+
+
+def _pair_row(check: _Check, spread: Spread, level: float) -> Row:
+    """Judge a suspect on the gate's A/B pairs against the baseline's commit: the mean log ratio of
+    the pairs against a bound from the spread of pair ratios pooled over the suspects. Both revisions
+    ran in the same minutes, taking turns round by round, so the machine's drift and a whole-session
+    shift land on both sides: no load rule, no whole-session rule. The pairs are independent of the
+    session that made the cell a suspect, so they form their own family of the run-level control."""
+    metric, tol, n = check.metric, check.tolerance, len(check.pairs)
+    x = float(np.mean(check.pairs))
+    b = _pair_bound((spread, level), check.pairs, n)
+    screen = check.current - float(np.mean(check.base))
+    notes = [check.note] if check.note else []
+    notes.append(f"this session {math.expm1(screen):+.1%} against the stored sessions; {n} A/B pair(s) against "
+                 f"{check.cell.confirm_against[:10]} {math.expm1(x):+.1%}")
+    row = Row(check.cell.display, metric.name, NOT_GATED, check.base_display, check.current_display,
+              math.expm1(x), tol, math.expm1(min(b.strict, 5.0)), None, one_sided_p(x, b.se, b.df) if x > 0 else None,
+              len(check.base), n, metric.unit, fullname=check.cell.fullname)
+    if tol is None:
+        notes.append("not gated (category off)")
+    else:
+        row.verdict = decide(x, tol, b)
+        wanted = check.cell.confirm_planned
+        if n < wanted and x > math.log1p(tol):
+            # Before all planned pairs, only a change within the tolerance stops a cell early: a bound
+            # from one or two pairs says little, and a regression is called on all of them (one look).
+            row.verdict = INCONCLUSIVE
+            notes.append(f"{n} of {wanted} A/B pairs: a change beyond the tolerance is judged on all of them")
+        row.can_catch = math.expm1(min(max(math.log1p(tol), _pair_bound((spread, level), check.pairs,
+                                                                          max(n, wanted)).strict), 5.0))
+        if row.verdict == INCONCLUSIVE:
+            notes.append(f"more pairs would decide: pytest ... --benchmark-compare --vb-confirm-sessions "
+                         f"{4 * max(wanted, 2)} -k \"{check.cell.label}\"")
+    row.note = "; ".join(notes)
+    return row
+
+
 # One more busy core, on average, than while the baseline sessions ran: the evidence measured the
 # other work as much as the code. Measured: a study session during a full test suite beside it
 # (load 3.6 against 1.1-2.0) had 7 cells "confirmed" +17% to +81% by fresh sessions just as loaded.
@@ -129,20 +182,34 @@ def _busier(check: _Check) -> bool:
     return check.load is not None and check.base_load is not None and check.load > check.base_load + LOAD_MARGIN
 
 
-def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, paired: bool, planned: int) -> None:
-    """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order."""
+def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, paired: bool, planned: int,
+           split: bool = False) -> None:
+    """Fill ``report.rows`` from ``entries`` (rows already decided, and checks to judge) in order.
+    ``split``: the run planned A/B confirmation of its suspects, so half of alpha goes to the checks
+    against stored sessions and half to those judged on A/B pairs."""
     checks = [e for e in entries if isinstance(e, _Check)]
     spreads: dict[str, Spread] = {}
+    pair_spreads: dict[str, Spread] = {}
     for metric in gate_metrics():
         groups = [c.base for c in checks if c.metric is metric]
         if groups:
             spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
+        pair_groups = [c.pairs for c in checks if c.metric is metric and c.pairs]
+        # Before any pair ran (the "can catch" column), the wide prior stands in.
+        pair_spreads[metric.name] = pooled_spread(pair_groups, metric.prior_sigma)
     report.spreads = {k: round(s.sigma, 5) for k, s in spreads.items()}
     report.checks = sum(c.tolerance is not None for c in checks)
-    level = policy.alpha / max(report.checks, 1)
+    report.split = split
+    report.pair_checks = sum(c.tolerance is not None and bool(c.pairs) for c in checks)
+    report.pair_judged = {(c.cell.fullname, c.metric.name) for c in checks if c.pairs}
+    level = report.level or policy.alpha
+    pair_level = report.pair_level or (policy.alpha / 2)
     for entry in entries:
-        report.rows.append(_row(entry, spreads[entry.metric.name], level, paired, planned)
-                           if isinstance(entry, _Check) else entry)
+        if isinstance(entry, _Check):
+            name = entry.metric.name
+            pairs = (pair_spreads[name], pair_level) if split else None
+            entry = _row(entry, spreads[name], level, paired, planned, pairs)
+        report.rows.append(entry)
 
 
 def _equal_row(metric: Metric, cur: CellRecord, base: CellRecord) -> Row | None:
@@ -235,7 +302,8 @@ def compare_sessions(
             entries.append(_Check(
                 cur, metric, policy.tolerance(cur.label, metric.category), log_values(values), math.log(value),
                 confirm, float(np.exp(np.mean(np.log(values)))) * metric.scale, value * metric.scale, note,
-                float(np.median(base_loads)) if base_loads else None, float(np.median(loads)) if loads else None))
+                float(np.median(base_loads)) if base_loads else None, float(np.median(loads)) if loads else None,
+                metric.pair_log_ratios(cur)))
     deselected = 0
     for name, base in newest.cells.items():
         if name in matched:
@@ -248,7 +316,8 @@ def compare_sessions(
         entries.append(Row(base.display, "-", MISSING, note=note, fullname=base.fullname))
     if deselected:
         report.notes.append(f"{deselected} baseline cell(s) deselected in this run (-k/-m): not compared")
-    _judge(report, entries, policy, False, confirm_planned)
+    split = bool(current.confirm_against) or any(isinstance(e, _Check) and e.pairs for e in entries)
+    _judge(report, entries, policy, False, confirm_planned, split)
     _whole_session_shifts(report, baselines, current, policy)
     if cross:
         for row in report.rows:
@@ -287,8 +356,9 @@ def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, po
         for row in report.rows:
             # A row judged after an accepted step has its own level: the shift against all K sessions,
             # some from before the step, says nothing about it.
-            windowed = (row.fullname, row.metric) in report.windowed
-            if row.metric == metric.name and row.verdict == REGRESSED and not windowed:
+            key = (row.fullname, row.metric)
+            windowed, on_pairs = key in report.windowed, key in report.pair_judged
+            if row.metric == metric.name and row.verdict == REGRESSED and not windowed and not on_pairs:
                 row.verdict = INCONCLUSIVE
                 row.note = "; ".join(n for n in (row.note, why) if n)
 

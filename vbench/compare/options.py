@@ -30,6 +30,11 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("confirm_sessions", "fresh pytest processes (same arguments, only those cells) that re-measure "
                "cells whose time looks regressed, two at a time; a cell that looks unchanged stops early, a "
                "regression is called only on all N; the verdict is theirs; 0 = judge this session alone", "8", "N"),
+    OptionSpec("confirm_ab", "confirm suspects against the commit of the newest baseline session: a git worktree "
+               "of it and this checkout run the suspect cells at once, taking turns round by round (as vbench ab), "
+               "in --vb-confirm-sessions / 2 pairs, so the machine's drift since the stored sessions lands on both "
+               "sides; used when that commit is in this clone (CI: fetch-depth 0) and was measured without "
+               "uncommitted changes, else fresh sessions are judged against the stored ones: on or off", "on", "on|off"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "
                "and judge the ratio rel_time: on or off", "off", "on|off"),
     OptionSpec("relative_pairs", "interleaved call pairs per cell for --vb-relative", "10", "N"),
@@ -52,6 +57,7 @@ class GateSettings:
 
     policy: GatePolicy
     confirm_sessions: int = 8
+    confirm_ab: bool = True
     relative: bool = False
     relative_pairs: int = 10
     baseline_runs: int = DEFAULT_BASELINE_RUNS
@@ -97,6 +103,7 @@ def resolve_gate_settings(
         policy=GatePolicy.build(None if user_fail_on is None else str(user_fail_on), matrix, alpha,
                                 device_type=device_type, fail_on_inconclusive=flags["fail_on_inconclusive"]),
         confirm_sessions=_int("confirm_sessions", raw["confirm_sessions"], 0),
+        confirm_ab=parse_on_off("confirm_ab", raw["confirm_ab"]),
         relative=relative,
         relative_pairs=_int("relative_pairs", raw["relative_pairs"], 2),
         baseline_runs=_int("baseline_runs", raw["baseline_runs"], 1),

@@ -33,6 +33,11 @@ class Report:
     spreads: dict[str, float] = field(default_factory=dict)  # metric -> pooled sigma (log scale)
     shifted: set[str] = field(default_factory=set)  # metrics this whole session moved in (shifts.py)
     windowed: set[tuple[str, str]] = field(default_factory=set)  # (fullname, metric) judged after a history step
+    # With A/B confirmation planned (split): half of alpha over the ``checks`` against stored sessions,
+    # half over the ``pair_checks`` judged on A/B pairs against the baseline's commit.
+    split: bool = False
+    pair_checks: int = 0
+    pair_judged: set[tuple[str, str]] = field(default_factory=set)  # (fullname, metric) judged on A/B pairs
     baseline_files: list[str] = field(default_factory=list)  # the baseline sessions judged against
 
     def counts(self) -> dict[str, int]:
@@ -49,8 +54,17 @@ class Report:
 
     @property
     def level(self) -> float | None:
-        """Each check's level (alpha / m)."""
-        return self.policy.alpha / self.checks if self.policy and self.checks else None
+        """Each check's level against stored sessions (alpha / m; alpha / 2 / m when split)."""
+        return self._share / self.checks if self.policy and self.checks else None
+
+    @property
+    def pair_level(self) -> float | None:
+        """Each A/B pair check's level (alpha / 2 / its count), when there are any."""
+        return self._share / self.pair_checks if self.policy and self.split and self.pair_checks else None
+
+    @property
+    def _share(self) -> float:
+        return self.policy.alpha / 2 if self.split else self.policy.alpha
 
     @property
     def exit_status(self) -> int:
@@ -62,6 +76,13 @@ class Report:
         if not self.policy:
             return ""
         level = f"{self.level:.2g}" if self.level else "-"
+        if self.split:
+            pairs = (f"{self.pair_checks} on A/B pairs at {self.pair_level:.2g} each" if self.pair_checks
+                     else "none on A/B pairs")
+            return (f"{self.checks} gated checks; chance that an unchanged run shows any regression <= "
+                    f"{self.policy.alpha * 100:.3g}% (Bonferroni, half against stored sessions: each check at {level}; "
+                    f"half for suspects confirmed against the baseline's commit: {pairs}); "
+                    f"{self.sessions} baseline session(s)")
         return (f"{self.checks} gated checks; chance that an unchanged run shows any regression <= "
                 f"{self.policy.alpha * 100:.3g}% (Bonferroni: each check at {level}); {self.sessions} baseline session(s)")
 
@@ -82,6 +103,8 @@ class Report:
             "alpha": self.policy.alpha if self.policy else None,
             "checks": self.checks,
             "per_check_level": self.level,
+            "pair_checks": self.pair_checks,
+            "per_pair_check_level": self.pair_level,
             "correction": "bonferroni",
             "baseline_sessions": self.sessions,
             "baseline_files": self.baseline_files,
@@ -104,8 +127,10 @@ def match_cell(baseline: Run, cell: CellRecord) -> CellRecord | None:
     return same[0] if len(same) == 1 else None
 
 
-def suspect_cells(report: Report) -> list[str]:
+def suspect_cells(report: Report, *, shifted_too: bool = False) -> list[str]:
     """Fullnames of cells whose gated time looks worse beyond its tolerance and beyond one check's
     :data:`~vbench.compare.policy.SUSPECT_LEVEL`: what fresh sessions re-measure (not in a metric the
-    whole session moved in: fresh sessions cannot change that verdict)."""
-    return sorted({r.fullname for r in report.rows if r.suspect and r.fullname and r.metric not in report.shifted})
+    whole session moved in: fresh sessions cannot change that verdict; A/B pairs, ``shifted_too``,
+    can, since both revisions run in the same minutes)."""
+    return sorted({r.fullname for r in report.rows
+                   if r.suspect and r.fullname and (shifted_too or r.metric not in report.shifted)})

@@ -84,6 +84,24 @@ class CellRecord:
         planned = self._gate_confirm.get("planned")
         return planned if isinstance(planned, int) and planned > 0 else 0
 
+    @property
+    def confirm_against(self) -> str:
+        """The commit the gate's A/B pairs ran against (``gate_confirm.against``; "" when none did)."""
+        against = self._gate_confirm.get("against")
+        return against if isinstance(against, str) else ""
+
+    def confirm_pairs(self, source: str) -> list[tuple[list[float], list[float]]]:
+        """Raw samples of ``source`` from each A/B pair the gate ran for this cell, ``(baseline
+        revision, this revision)`` (``extra_info.gate_confirm.pairs``); [] when none ran."""
+        pairs = self._gate_confirm.get("pairs")
+        out = []
+        for pair in pairs if isinstance(pairs, list) else []:
+            sides = [pair.get(side) if isinstance(pair, Mapping) else None for side in ("base", "current")]
+            samples = [side.get(SAMPLE_KEYS[source]) if isinstance(side, Mapping) else None for side in sides]
+            if all(isinstance(x, list) and x for x in samples):
+                out.append(([float(x) for x in samples[0]], [float(x) for x in samples[1]]))
+        return out
+
     def confirm_loads(self) -> list[float]:
         """The 1-minute load average each fresh confirmation session recorded for this cell."""
         return [float(s["load_avg_1m"]) for s in self._confirm_session_list()
@@ -105,6 +123,9 @@ class Run:
     commit_info: dict[str, Any] = field(default_factory=dict)  # pytest-benchmark's git info (id, time, branch, dirty)
     datetime: str = ""  # when pytest-benchmark saved it (ISO 8601; "" when the file has none)
     commit: str = ""  # commit_info.id, first 12 characters
+    # The commit the gate planned to confirm suspects against in A/B pairs (vbench.confirm_against):
+    # the run-level level is then split between the stored-session checks and the pairs.
+    confirm_against: str = ""
     label: str = ""  # a short name for tables: the file's stem
 
     def missing_samples(self) -> list[str]:
@@ -138,6 +159,7 @@ def run_from_json(data: Any, source: str, *, require_samples: bool = True) -> Ru
     run.complete = block.get("complete") if isinstance(block.get("complete"), bool) else None
     run.schema_version = block.get("schema_version") if isinstance(block.get("schema_version"), int) else None
     run.deselected = {str(n) for n in block.get("deselected", []) or [] if isinstance(n, str)}
+    run.confirm_against = block["confirm_against"] if isinstance(block.get("confirm_against"), str) else ""
     for entry in block.get("skipped", []) or []:
         if isinstance(entry, Mapping) and "id" in entry:
             run.skipped[str(entry["id"])] = str(entry.get("reason", ""))

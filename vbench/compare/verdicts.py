@@ -94,6 +94,18 @@ class Metric:
             return []
         return [statistic(s, self.stat) for s in cell.confirm_sessions(self.source)]
 
+    def pair_log_ratios(self, cell: CellRecord) -> list[float]:
+        """Per A/B pair of the gate (sampled metrics only): log of this revision's value over the
+        baseline revision's, both timed in the same minutes, round for round in turns."""
+        if not self.sampled:
+            return []
+        out = []
+        for base, current in cell.confirm_pairs(self.source):
+            b, c = statistic(base, self.stat), statistic(current, self.stat)
+            if b > 0 and c > 0 and math.isfinite(b) and math.isfinite(c):
+                out.append(math.log(c / b))
+        return out
+
 
 def gate_metrics() -> tuple[Metric, ...]:
     """The judged metrics, in row order: every metric of the registry (:mod:`vbench.metrics.registry`)

@@ -7,6 +7,10 @@ session in twenty ran its cell 5-6% slower throughout, rounds and re-measure ali
 draws a new offset; a real regression shows in both. The child gets the parent's own pytest
 arguments minus saving, comparing, report files, turn-taking and xdist (``_DROPPED``), stores
 nothing outside a temporary folder, and runs only the named cells.
+
+An A/B pair (:func:`remeasure_pair`) runs two such children at once, one in a worktree of the
+baseline's commit and one here, taking turns round by round: the machine's drift between the stored
+sessions and now, which fresh sessions judged against stored ones carry, lands on both sides.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import pytest
 from vbench.compare.runs import Run, load_run
 from vbench.errors import VBenchError, telling_line
 
-__all__ = ["ENV_ONLY_CELLS", "child_args", "remeasure", "keep_only_cells"]
+__all__ = ["ENV_ONLY_CELLS", "PAIR_ROUNDS", "child_args", "remeasure", "remeasure_pair", "keep_only_cells"]
 
 ENV_ONLY_CELLS = "VBENCH_ONLY_CELLS"  # newline-separated node ids the child runs
 
@@ -40,6 +44,7 @@ _DROPPED: dict[str, int | str] = {
     "--vb-verdict-json": 1,
     "--benchmark-storage": 1,  # the child stores (if an ini addopts says so) in a temporary folder
     "--vb-confirm-sessions": 1,
+    "--vb-confirm-ab": 1,
     "--vb-fail-on-inconclusive": 0,
     "--vb-interleave": 1,
     "--vb-interleave-rounds": 1,
@@ -77,6 +82,18 @@ def child_args(args: Sequence[str]) -> list[str]:
     return out
 
 
+def _child_command(config: pytest.Config, tmp: Path, out: Path) -> list[str]:
+    # An ini file's addopts come first, so the options after the parent's win over them (an autosave
+    # goes to the temporary storage, a JUnit report to the temporary folder).
+    return [sys.executable, "-m", "pytest", *child_args(config.invocation_params.args), "-q",
+            "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/store",
+            f"--junitxml={tmp}/junit.xml", "--vb-confirm-sessions=0"]
+
+
+def _child_env(node_ids: Sequence[str]) -> dict[str, str]:
+    return {**os.environ, ENV_ONLY_CELLS: "\n".join(node_ids), "PYTEST_ADDOPTS": ""}
+
+
 def remeasure(config: pytest.Config, node_ids: Sequence[str]) -> Run:
     """Run ``node_ids`` in a new pytest process with the parent's arguments; returns its run.
 
@@ -84,16 +101,51 @@ def remeasure(config: pytest.Config, node_ids: Sequence[str]) -> Run:
     """
     with tempfile.TemporaryDirectory(prefix="vbench-fresh-") as tmp:
         out = Path(tmp) / "fresh.json"
-        cmd = [sys.executable, "-m", "pytest", *child_args(config.invocation_params.args), "-q",
-               "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--benchmark-storage=file://{tmp}/store",
-               f"--junitxml={tmp}/junit.xml", "--vb-confirm-sessions=0"]
-        # An ini file's addopts come first, so the options above win over them (an autosave goes to
-        # the temporary storage, a JUnit report to the temporary folder); PYTEST_ADDOPTS is cleared.
-        env = {**os.environ, ENV_ONLY_CELLS: "\n".join(node_ids), "PYTEST_ADDOPTS": ""}
-        proc = subprocess.run(cmd, cwd=config.invocation_params.dir, env=env, capture_output=True, text=True)
+        proc = subprocess.run(_child_command(config, Path(tmp), out), cwd=config.invocation_params.dir,
+                              env=_child_env(node_ids), capture_output=True, text=True)
         if proc.returncode != 0 or not out.is_file():
             raise VBenchError(f"the fresh process exited {proc.returncode}: {telling_line(proc.stdout + proc.stderr)}")
         return load_run(out)
+
+
+# Timed rounds per cell and side in an A/B pair (vbench ab's default): one pair gives one ratio per
+# cell, so more rounds only sharpen that pair's medians.
+PAIR_ROUNDS = 30
+
+
+def remeasure_pair(config: pytest.Config, node_ids: Sequence[str], repo: Path, base_tree: Path) -> tuple[Run, Run]:
+    """Run ``node_ids`` at the baseline commit (``base_tree``, a worktree of ``repo``) and in this
+    checkout at once, taking turns round by round (``vbench ab``'s coordinator, both pinned to the
+    same CPUs); returns ``(the baseline commit's run, this checkout's run)``.
+
+    The baseline side imports its own revision's code first (``PYTHONPATH``). Raises
+    :class:`VBenchError` (one line) when a side fails or writes no JSON.
+    """
+    from vbench.interleave import PairSession, run_pair, session_cpus
+
+    here = Path(config.invocation_params.dir)
+    try:
+        cwd = {"A": base_tree / here.resolve().relative_to(repo.resolve()), "B": here}
+    except ValueError:
+        raise VBenchError(f"pytest ran outside the git checkout {repo}: no A/B pair") from None
+    with tempfile.TemporaryDirectory(prefix="vbench-pair-") as tmp:
+        sessions, outs = {}, {}
+        for side in ("A", "B"):
+            folder = Path(tmp) / side
+            folder.mkdir()
+            outs[side] = folder / "pair.json"
+            env = _child_env(node_ids)
+            if side == "A":
+                env["PYTHONPATH"] = os.pathsep.join([str(base_tree)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            sessions[side] = PairSession(_child_command(config, folder, outs[side]), cwd[side], env, folder / "log")
+        available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        _, status = run_pair(sessions, PAIR_ROUNDS, session_cpus(config.invocation_params.args, available))
+        for side in sorted(sessions, key=lambda s: status[s] < 0):  # the side that failed first
+            if status[side] != 0 or not outs[side].is_file():
+                what = "the baseline commit" if side == "A" else "this checkout"
+                log = sessions[side].log.read_text(errors="replace") if sessions[side].log.is_file() else ""
+                raise VBenchError(f"the A/B session of {what} exited {status[side]}: {telling_line(log)}")
+        return load_run(outs["A"]), load_run(outs["B"])
 
 
 def keep_only_cells(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -149,12 +149,15 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
+@pytest.hookimpl(trylast=True)  # after vbench's own block is written
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
     gate = gate_of(config)
     if gate is not None and gate.has_baseline:
         report = gate.build_report(config)
         if report is not None:
             output_json["vbench_gate"] = report.as_dict()
+            # the run-level level is split when A/B pairs were planned: `vbench compare` re-judges alike
+            output_json.setdefault("vbench", {})["confirm_against"] = gate.confirm_against
         if gate.interrupted:  # Ctrl-C while confirming: the saved run is incomplete, never a baseline
             session_of(config).interrupted = True
             output_json.get("vbench", {})["complete"] = False  # in case vbench's own fields came first

@@ -46,6 +46,9 @@ class GateSession:
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
     interrupted: bool = False  # Ctrl-C during the fresh-session confirmation
+    confirm_against: str = ""  # the commit suspects are confirmed against in A/B pairs ("" : none)
+    repo: Path | None = None  # the git checkout that commit is in
+    pairs_failed: str | None = None  # why A/B pairs stopped
 
     @property
     def has_baseline(self) -> bool:
@@ -83,8 +86,8 @@ class GateSession:
 
     def build_report(self, config: pytest.Config) -> Report | None:
         """Compare this session's cells with the baseline sessions (once); suspect cells are
-        re-measured in fresh sessions and judged on those (:mod:`vbench.compare.confirm`). None
-        without a baseline."""
+        re-measured, in A/B pairs against the baseline's commit where it can be checked out, else in
+        fresh sessions, and judged on those (:mod:`vbench.compare.confirm`). None without a baseline."""
         if self.report is not None or not self.baseline_paths:
             return self.report
         baselines = self._load_baselines()
@@ -94,11 +97,21 @@ class GateSession:
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
         why_not = self._why_no_confirmation(config)
-        planned = 0 if why_not else self.settings.confirm_sessions
-        report = self._compare(config, kept, baselines, planned)
-        if not why_not:
+        if why_not is None:
+            self.confirm_against, self.repo, why_not_ab = self._ab_revision(config, baselines)
+        report = self._compare(config, kept, baselines, 0 if why_not else self._planned())
+        if why_not is None and self.confirm_against:
+            report = self._confirm_in_pairs(config, kept, baselines, report)
+            if self.confirm_against:
+                self.report = report
+                return report
+            why_not_ab = self.pairs_failed  # no pair ran: fresh sessions instead, said in the notes
+        if why_not is None:
+            if why_not_ab and suspect_cells(report):
+                self.notes.append(why_not_ab)
+                report = self._compare(config, kept, baselines, self._planned())
             outcome = confirm_suspects(
-                report, lambda: self._compare(config, kept, baselines, planned),  # judged on the fresh sessions
+                report, lambda: self._compare(config, kept, baselines, self._planned()),  # judged on the fresh sessions
                 lambda names, count: self._fresh_confirmation(config, kept, names, count),
                 self.settings.confirm_sessions)
             report, self.interrupted = outcome.report, outcome.interrupted
@@ -106,6 +119,58 @@ class GateSession:
             report.notes.append(why_not)
         self.report = report
         return self.report
+
+    def _planned(self) -> int:
+        """Fresh sessions, or A/B pairs, a suspect gets at most."""
+        return self.settings.confirm_sessions // 2 if self.confirm_against else self.settings.confirm_sessions
+
+    def _confirm_in_pairs(self, config: pytest.Config, kept, baselines: list[Run], report: Report) -> Report:
+        """Confirm the suspects in A/B pairs against ``self.confirm_against``; when no pair could run
+        (the worktree, or the first pair, failed), ``confirm_against`` is cleared and ``pairs_failed``
+        says why."""
+        from vbench.compare.ab import worktree
+
+        if not suspect_cells(report, shifted_too=True):
+            return report
+        judge = lambda: self._compare(config, kept, baselines, self._planned())  # noqa: E731
+        try:
+            with worktree(self.repo, self.confirm_against) as tree:
+                outcome = confirm_suspects(
+                    report, judge, lambda names, count: self._pair_confirmation(config, kept, names, count, tree),
+                    2 * self._planned(), shifted_too=True)
+        except VBenchError as exc:
+            outcome = None
+            self.pairs_failed = f"A/B confirmation against {self.confirm_against[:10]} unavailable: {exc}"
+        if outcome is not None and (outcome.sessions or outcome.interrupted or not self.pairs_failed):
+            self.interrupted = outcome.interrupted
+            return outcome.report
+        self.confirm_against = ""
+        return report
+
+    def _ab_revision(self, config: pytest.Config, baselines: list[Run]) -> tuple[str, Path | None, str | None]:
+        """The commit A/B pairs confirm against (the newest baseline session's), the git checkout it is
+        in, and why there is none ("" and None when the option is off)."""
+        from vbench.compare.ab import git
+
+        if not self.settings.confirm_ab:
+            return "", None, None
+        newest = baselines[-1]
+        sha = str(newest.commit_info.get("id") or "")
+        why = None
+        if not sha:
+            why = f"the newest baseline session ({newest.label}) records no commit"
+        elif newest.commit_info.get("dirty"):
+            why = (f"the newest baseline session ({newest.label}) was measured with uncommitted changes: "
+                   f"commit {sha[:10]} is not what it measured")
+        else:
+            try:
+                repo = Path(git(Path(config.invocation_params.dir), "rev-parse", "--show-toplevel"))
+                git(repo, "cat-file", "-e", f"{sha}^{{commit}}")
+                return sha, repo, None
+            except VBenchError:
+                why = f"commit {sha[:10]} of the newest baseline session is not in this git checkout (CI: fetch-depth 0)"
+        return "", None, (f"A/B confirmation unavailable: {why}; suspects re-measured in fresh sessions judged "
+                          "against the stored ones")
 
     def _load_baselines(self) -> list[Run]:
         runs = []
@@ -139,7 +204,8 @@ class GateSession:
         data = {
             "machine_info": {"hardware_key": self.hardware_key},
             "benchmarks": [b.as_dict(include_data=True) for b in benchmarks],
-            "vbench": {"skipped": _skipped(config), "deselected": _deselected(config)},
+            "vbench": {"skipped": _skipped(config), "deselected": _deselected(config),
+                       "confirm_against": self.confirm_against},
         }
         current = run_from_json(data, "this run", require_samples=False)
         report = compare_sessions(baselines, current, self.settings.policy, allow_foreign=self.settings.allow_foreign,
@@ -172,13 +238,35 @@ class GateSession:
             for name in names:
                 cell, bench = fresh.cells.get(name), by_name.get(name)
                 if cell is not None and bench is not None:
-                    session = {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES
-                               if (samples := cell.samples_of(source))}
+                    session = _samples(cell)
                     session["load_avg_1m"] = cell.extra.get("load_avg_1m")
                     confirm = bench.extra_info.setdefault("gate_confirm", {"sessions": []})
                     confirm["sessions"].append(session)
                     confirm["planned"] = self.settings.confirm_sessions
         return count, None
+
+    def _pair_confirmation(self, config: pytest.Config, benchmarks, names: list[str], count: int,
+                           tree: Path) -> tuple[int, str | None]:
+        """Re-measure ``names`` in ``count // 2`` A/B pairs (baseline commit in ``tree``, this checkout);
+        each pair's samples go into its cells' ``extra_info.gate_confirm.pairs`` (so the saved JSON is
+        judged the same later). Returns the sessions that ran (two per pair) and, when a pair failed, why."""
+        from vbench.pytest_plugin.fresh import remeasure_pair
+
+        by_name = {b.fullname: b for b in benchmarks}
+        for ran in range(max(count // 2, 1)):
+            try:
+                base, current = remeasure_pair(config, names, self.repo, tree)
+            except VBenchError as exc:
+                self.pairs_failed = (f"A/B confirmation against {self.confirm_against[:10]} stopped after {ran} more "
+                                     f"pair(s): {exc}")
+                return 2 * ran, self.pairs_failed
+            for name in names:
+                a, b, bench = base.cells.get(name), current.cells.get(name), by_name.get(name)
+                if a is not None and b is not None and bench is not None:
+                    confirm = bench.extra_info.setdefault("gate_confirm", {})
+                    confirm.update(against=self.confirm_against, planned=self._planned())
+                    confirm.setdefault("pairs", []).append({"base": _samples(a), "current": _samples(b)})
+        return 2 * max(count // 2, 1), None
 
     def no_baseline_line(self) -> str:
         saved = ("this run was saved as the first baseline" if self.saving
@@ -197,6 +285,11 @@ class GateSession:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and (self.settings.verdict_md or self.compare_requested):
             append_text(summary, md)
+
+
+def _samples(cell) -> dict:
+    """A re-measured cell's raw samples, by their key in extra_info."""
+    return {SAMPLE_KEYS[source]: samples for source in SAMPLE_SOURCES if (samples := cell.samples_of(source))}
 
 
 def _median(values):
