@@ -38,7 +38,7 @@ def test_injection_spec_is_checked(text):
 
 # extra calls of the first block's and of the second stage's first convolution per forward
 @pytest.mark.parametrize("unit, extra1, extra2", [
-    ("conv", 1, 0), ("block", 1, 0), ("stage", 1, 0), ("block_pair", 1, 1), ("second_stage", 0, 1),
+    ("conv", 1, 0), ("block", 1, 0), ("stage", 1, 0), ("stage_x2", 2, 0), ("block_pair", 1, 1), ("second_stage", 0, 1),
     ("two_stages", 1, 1), ("all", 1, 1), ("all_x4", 4, 4)])
 def test_injected_work_runs_and_leaves_the_output_unchanged(monkeypatch, unit, extra1, extra2):
     from timm.models.resnet import ResNet

@@ -4,7 +4,7 @@
 ``PYTHONPATH``) replaces timm's ``ResNet.forward_features`` by the same computation plus one extra
 piece of the network run on the stem's output: ``conv`` (the first convolution, batch norm and
 activation of the first block), ``block`` (the whole first block), ``stage`` (the whole first
-stage), ``block_pair`` (the first block of the first and of the second stage), ``second_stage`` (the
+stage), ``stage_x2`` (the first stage twice), ``block_pair`` (the first block of the first and of the second stage), ``second_stage`` (the
 second stage alone), ``two_stages`` (the first two stages), ``all`` (every stage again: about twice the work) or ``all_x4``
 (every stage four more times). ``0.0 *`` the mean of the extra output is added to the real output: the output is unchanged
 (the correctness guard still passes) and no compiler drops the work (``0 * x`` is not folded: it is
@@ -28,6 +28,8 @@ EXTRA_WORK = {
     "block_pair": lambda self, x: self.layer2[0](self.layer1[0](x)),
     # the second stage on the stem's output: between stage (measured +5-8%) and two_stages (+20%)
     "second_stage": lambda self, x: self.layer2(x),
+    # the first stage twice: aimed at about +10%
+    "stage_x2": lambda self, x: self.layer1(self.layer1(x)),
     "two_stages": lambda self, x: self.layer2(self.layer1(x)),
     # the whole network a second time (about twice the work): for the end-to-end test of the gate
     "all": lambda self, x: self.layer4(self.layer3(self.layer2(self.layer1(x)))),

@@ -1,6 +1,12 @@
 """Run whole-profile benchmark sessions one after another, as a user's CI would, and log each one.
 
     python bench/study/sessions.py --out DIR --count 20 [--compare] [--inject resnet:block --no-save] [-- PYTEST ARGS]
+    python bench/study/sessions.py --out DIR --compare --change resnet:stage_x2 --no-save
+
+``--inject`` loads the extra work as a plugin from the environment, so every process of the run has
+it (the A/B pairs' baseline side too: use it with ``--vb-confirm-ab off``); ``--change`` writes it
+into this checkout's working tree as ``bench/conftest.py`` for the session, as a user's uncommitted
+change: the A/B pairs' baseline side (a worktree of the stored sessions' commit) runs without it.
 
 Each session is ``python -m pytest bench -p no:cacheprovider --benchmark-autosave
 --benchmark-storage=file://DIR/storage`` (plus ``--benchmark-compare --vb-verdict-json`` with
@@ -29,8 +35,16 @@ def _commit(root: Path) -> str:
     return proc.stdout.strip()
 
 
+CHANGE_FILE = "bench/conftest.py"
+CHANGE = """import pathlib, sys
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "study"))
+from inject_slowdown import install, parse_injection
+install(*parse_injection({spec!r}))
+"""
+
+
 def _session(root: Path, out: Path, index: int, compare: bool, inject: str | None, extra: list[str],
-             save: bool = True) -> dict:
+             save: bool = True, change: str | None = None) -> dict:
     verdict = out / "verdicts" / f"{index:04d}.json"
     verdict.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
@@ -52,12 +66,19 @@ def _session(root: Path, out: Path, index: int, compare: bool, inject: str | Non
     start = time.time()
     log = out / "logs" / f"{index:04d}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as fh:
-        status = subprocess.run(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+    changed = root / CHANGE_FILE
+    if change:
+        changed.write_text(CHANGE.format(spec=change))
+    try:
+        with log.open("w") as fh:
+            status = subprocess.run(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+    finally:
+        if change:
+            changed.unlink()
     return {
         "index": index, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)),
         "wall_s": round(time.time() - start, 1), "exit": status, "load_before": round(load_before, 2),
-        "load_after": round(os.getloadavg()[0], 2), "inject": inject, "compare": compare,
+        "load_after": round(os.getloadavg()[0], 2), "inject": inject or change, "in_tree": bool(change), "compare": compare,
         "verdict": str(verdict.relative_to(out)) if verdict.is_file() else None, "saved": save,
         "log": str(log.relative_to(out)), "command": " ".join(cmd), "commit": _commit(root),
     }
@@ -72,10 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--inject", default=None, help="FAMILY:UNIT for inject_slowdown.py, e.g. resnet:block")
+    parser.add_argument("--change", default=None, help=f"FAMILY:UNIT written into the working tree as {CHANGE_FILE} "
+                        "for the session (seen by this checkout only, not by a worktree of the stored commit)")
     parser.add_argument("--no-save", action="store_true",
                         help="do not store the session (its JSON goes to DIR/runs/): judged, never a baseline")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
+    if args.change and (root / CHANGE_FILE).exists():
+        parser.error(f"{CHANGE_FILE} exists: --change writes it")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     journal = out / "sessions.jsonl"
@@ -84,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if (out / "PAUSE").exists():  # a way to change the code under study between two sessions
             print("paused: DIR/PAUSE exists", flush=True)
             break
-        record = _session(root, out, done + i + 1, args.compare, args.inject, extra, save=not args.no_save)
+        record = _session(root, out, done + i + 1, args.compare, args.inject, extra, save=not args.no_save,
+                          change=args.change)
         with journal.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
