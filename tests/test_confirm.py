@@ -115,3 +115,114 @@ def test_unchanged_runs_stay_green_and_a_ten_percent_slowdown_is_caught(sigma):
     caught = [r.verdict == "regressed" for r in rows if r.cell in slower]
     assert sum(caught) / len(caught) >= (0.99 if sigma == 0.01 else 0.85)
     assert not [r for r in rows if r.cell not in slower and r.verdict == "regressed"]
+
+
+# -- A/B pairs against the baseline's commit ------------------------------------------------------
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+PAIRS = PLANNED // 2
+
+
+def _pairs(rng, count, factor, sigma_pair):
+    """``count`` A/B pairs of one cell: both sides in the same minutes (one shared offset), this
+    revision ``factor`` times slower, and a little pair noise."""
+    out = []
+    for _ in range(count):
+        shared = math.exp(rng.normal(0, 0.05))
+        base = _samples(rng, sigma_pair / math.sqrt(2), shared)
+        out.append({"base": {"samples_s": base},
+                    "current": {"samples_s": _samples(rng, sigma_pair / math.sqrt(2), shared * factor)}})
+    return out
+
+
+def _ab_gate(rng, sigma=0.05, shift=1.0, effect=1.0, affected=16, cells=62, sigma_pair=0.015):
+    """One gated run with A/B pairs planned: K baseline sessions of spread ``sigma``, this session
+    ``shift`` times slower as a whole (the machine) and ``effect`` on its first ``affected`` cells,
+    suspects re-measured in pairs in which the machine's offset cancels."""
+    names = [f"c{i}" for i in range(cells)]
+    factor = {n: effect if i < affected else 1.0 for i, n in enumerate(names)}
+    base = [_run({n: _samples(rng, sigma) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, sigma, shift * factor[n]) for n in names}, "this run")
+    current.confirm_against = SHA
+    calls = []
+
+    def judge():
+        return compare_sessions(base, current, TIME, confirm_planned=PAIRS)
+
+    def remeasure(fullnames, count):
+        calls.append((list(fullnames), count))
+        for name in fullnames:
+            cell = current.cells[name]
+            confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": PAIRS})
+            confirm.setdefault("pairs", []).extend(_pairs(rng, count // 2, factor[cell.label], sigma_pair))
+        return count, None
+
+    return confirm_suspects(judge(), judge, remeasure, 2 * PAIRS, shifted_too=True), calls
+
+
+def test_pairs_decide_a_suspect_on_their_own_and_a_regression_needs_all_planned_pairs():
+    rng = np.random.default_rng(11)
+    names = [f"c{i}" for i in range(20)]
+    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.01, 1.3 if n in ("c0", "c1") else 1.0) for n in names}, "this run")
+    current.confirm_against = SHA
+    slower = current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": 4,
+                                                                    "pairs": _pairs(rng, 2, 1.3, 0.01)}
+    # c1 was slower in this session only (the machine): its pair finds both revisions alike
+    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": 4, "pairs": _pairs(rng, 1, 1.0, 0.01)}
+    report = compare_sessions(base, current, TIME)
+    early, cleared = _row(report, "c0"), _row(report, "c1")
+    assert early.verdict == "inconclusive" and "2 of 4 A/B pairs" in early.note
+    assert cleared.verdict == "unchanged" and f"1 A/B pair(s) against {SHA[:10]}" in cleared.note and cleared.confirm == 1
+    slower["pairs"] += _pairs(rng, 2, 1.3, 0.01)
+    report = compare_sessions(base, current, TIME)
+    final = _row(report, "c0")
+    assert final.verdict == "regressed" and final.confirm == 4 and final.change == pytest.approx(0.3, abs=0.03)
+    # the run-level level: half over the checks against stored sessions, half over the pairs' checks
+    assert report.split and report.pair_checks == 2
+    assert report.level == pytest.approx(TIME.alpha / 2 / report.checks)
+    assert report.pair_level == pytest.approx(TIME.alpha / 2 / 2)
+    assert report.as_dict()["per_pair_check_level"] == pytest.approx(report.pair_level)
+    assert "half for suspects confirmed against the baseline's commit: 2 on A/B pairs" in report.control_line()
+
+
+def test_without_pairs_planned_the_level_is_not_split_and_the_screen_stays_strict():
+    rng = np.random.default_rng(12)
+    names = [f"c{i}" for i in range(40)]
+    base = [_run({n: _samples(rng, 0.03) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.03, 1.0 + 0.02 * i if i < 10 else 1.0) for i, n in enumerate(names)}, "this run")
+    plain = compare_sessions(base, current, TIME)
+    assert not plain.split and plain.level == pytest.approx(TIME.alpha / plain.checks)
+    current.confirm_against = SHA
+    planned = compare_sessions(base, current, TIME)
+    # with pairs planned a cell is a suspect unless this session rules out twice the tolerance (10%):
+    # every cell measured 10% slower, none measured faster; more than the strict screen sends
+    change = {r.fullname: r.change for r in planned.rows if r.metric == "latency_median"}
+    suspects = set(suspect_cells(planned))
+    assert {n for n, c in change.items() if c > 0.10} <= suspects and all(change[n] > 0 for n in suspects)
+    assert set(suspect_cells(plain)) < suspects
+
+
+def test_a_whole_session_shift_does_not_hide_what_the_pairs_confirm():
+    rng = np.random.default_rng(13)
+    outcome, calls = _ab_gate(rng, sigma=0.01, shift=1.12, effect=1.3, affected=3, cells=20)
+    regressed = {r.cell for r in outcome.report.rows if r.verdict == "regressed"}
+    assert regressed == {"inference c0", "inference c1", "inference c2"}
+    assert "latency_median" in outcome.report.shifted  # the session moved as a whole, and the pairs still decide
+    assert [c for _, c in calls] == [2] * PAIRS and len(calls[0][0]) == 20 and len(calls[-1][0]) == 3
+
+
+@pytest.mark.parametrize("sigma", [0.03, 0.06])
+def test_with_pairs_unchanged_runs_stay_green_and_a_ten_percent_slowdown_is_caught(sigma):
+    # Sessions as noisy as the shared 2-core VM's (3-6% between sessions), pairs within 1.5%: 40
+    # unchanged runs and 10 runs with 16 cells 10% slower (twice the tolerance). The screen misses
+    # such a change about 1% of the time (SCREEN_MISS), the 4 pairs far less: >= 95% caught.
+    rng = np.random.default_rng(int(sigma * 1000) + 7)
+    red = sum(_ab_gate(rng, sigma=sigma)[0].report.exit_status for _ in range(40))
+    assert red <= 2
+    slower = {f"inference c{i}" for i in range(16)}
+    rows = [r for _ in range(10) for r in _ab_gate(rng, sigma=sigma, effect=1.10)[0].report.rows
+            if r.metric == "latency_median"]
+    caught = [r.verdict == "regressed" for r in rows if r.cell in slower]
+    assert sum(caught) / len(caught) >= 0.95
+    assert not [r for r in rows if r.cell not in slower and r.verdict == "regressed"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vbench.compare.policy import LENIENT_LEVEL, SUSPECT_LEVEL, GatePolicy
+from vbench.compare.policy import LENIENT_LEVEL, SCREEN_MISS, SUSPECT_LEVEL, GatePolicy
 from vbench.compare.report import Report, match_cell
 from vbench.compare.runs import CellRecord, Run, check_hardware
 from vbench.compare.shifts import (
@@ -102,11 +102,13 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             notes.append(f"{len(check.confirm)} of {wanted} fresh sessions: a regression is called on all of them")
         screen_bound = bound(sigma, df, se_factor(1, n_baseline), SUSPECT_LEVEL, SUSPECT_LEVEL).strict
         if metric.sampled and not check.confirm and not paired:
-            # With A/B pairs planned, every cell this session measured slower than its baseline mean is
-            # a suspect: the pairs decide it cheaply (most stop after one pair), and on a shared CPU the
-            # session's own change is so noisy (about 5% between sessions) that any stricter screen
-            # lets real 10% changes through unseen (docs/gate.md).
-            row.suspect = x > 0 if pairs is not None else (x > math.log1p(tol) and x > screen_bound)
+            if pairs is not None:
+                # A/B pairs decide a suspect cheaply (most stop after one pair): re-measure unless this
+                # session rules out a change of twice the tolerance (see SCREEN_MISS).
+                rules_out = bound(sigma, df, se_factor(1, n_baseline), SCREEN_MISS, SCREEN_MISS).strict
+                row.suspect = x > math.log1p(2 * tol) - rules_out
+            else:
+                row.suspect = x > math.log1p(tol) and x > screen_bound
         # The smallest change called a regression: beyond the tolerance, beyond the screen of this
         # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
         confirming = not paired and metric.sampled and (check.confirm or planned)
@@ -116,10 +118,10 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             catch = max(catch, screen_bound)
         if pairs is not None and metric.sampled and not paired:
             # A suspect is decided on A/B pairs: what limits a catch is the tolerance and the pairs'
-            # bound (known once some suspect's pairs ran); the screen lets through any slower cell.
+            # bound (known once some suspect's pairs ran); the screen misses twice the tolerance rarely.
             catch = math.log1p(tol)
             if not pairs[0].prior:
-                catch = max(catch, _pair_bound(pairs, [], max(check.cell.confirm_planned, 1)).strict)
+                catch = max(catch, _pair_bound(pairs, [], max(check.cell.confirm_planned, planned, 1)).strict)
         row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE

@@ -5,6 +5,7 @@ the report written at its end (the hooks in :mod:`vbench.pytest_plugin.gate` onl
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +158,7 @@ class GateSession:
         newest = baselines[-1]
         sha = str(newest.commit_info.get("id") or "")
         why = None
-        if not sha:
+        if not re.fullmatch(r"[0-9a-f]{7,64}", sha):  # pytest-benchmark writes "unversioned" outside git
             why = f"the newest baseline session ({newest.label}) records no commit"
         elif newest.commit_info.get("dirty"):
             why = (f"the newest baseline session ({newest.label}) was measured with uncommitted changes: "
