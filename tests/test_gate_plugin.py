@@ -92,6 +92,8 @@ def test_regression_confirmed_in_fresh_sessions_fails_with_exit_1_and_writes_ver
     (median,) = [r for r in verdicts["rows"] if r["fullname"] == cell["fullname"] and r["metric"] == "latency_median"]
     assert median["confirm"] == 2
     assert any("re-measured in fresh sessions" in note for note in verdicts["notes"])
+    # not a git checkout: no commit to pair with, said once
+    assert any(note.startswith("A/B confirmation unavailable") for note in verdicts["notes"])
     # The saved JSON carries the fresh sessions: judged offline, it gives the same verdict.
     from vbench.cli import main
 
@@ -104,6 +106,50 @@ def test_regression_confirmed_in_fresh_sessions_fails_with_exit_1_and_writes_ver
     assert (project.path / "v.md").read_text().startswith("### vbench gate: FAILED")
     assert "### vbench gate" in summary.read_text()
     assert not [p for p in project.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_stale_baseline_is_cleared_by_ab_pairs_against_its_commit(project):
+    # The stored sessions claim 1/1000 of the real time (a machine that has since slowed down) and
+    # were measured at the project's commit: this session looks far slower, the A/B pairs (that
+    # commit in a worktree against this checkout, the same code) find both sides alike.
+    import subprocess
+
+    from vbench.cli import main
+
+    root = project.path
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=vbench", "-c", "user.email=vbench@localhost", "commit", "-qm", "base")
+    sha = git("rev-parse", "HEAD").strip()
+    store = store_fast_baselines(root)
+    for path in store.glob("*.json"):
+        data = json.loads(path.read_text())
+        data["commit_info"] = {"id": sha, "dirty": False}
+        path.write_text(json.dumps(data))
+    result = run(project, "--vb-opts", "eager", "--vb-batch-sizes", "1", "--benchmark-compare",
+                 "--vb-fail-on", "time:5%,relative:off,rss:off", "--vb-verdict-json", "v.json", "--benchmark-json", "out.json")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    verdicts = json.loads((root / "v.json").read_text())
+    (median,) = [r for r in verdicts["rows"] if r["metric"] == "latency_median" and "eager-bs1" in r["cell"]]
+    assert median["verdict"] in ("unchanged", "inconclusive") and median["confirm"] >= 1
+    assert f"A/B pair(s) against {sha[:10]}" in median["note"] and "this session +" in median["note"]
+    assert verdicts["pair_checks"] >= 1 and any("re-measured in A/B pairs" in n for n in verdicts["notes"])
+    cell = json.loads((root / "out.json").read_text())["benchmarks"][0]
+    confirm = cell["extra_info"]["gate_confirm"]
+    assert confirm["against"] == sha and confirm["planned"] == 4 and len(confirm["pairs"]) == median["confirm"]
+    assert all(p["base"]["samples_s"] and p["current"]["samples_s"] for p in confirm["pairs"])
+    assert len(git("worktree", "list").splitlines()) == 1  # the baseline commit's worktree is gone
+    # The saved JSON carries the pairs: judged offline, the same verdict.
+    stored = sorted(str(p) for p in store.glob("*.json"))
+    assert main(["compare", *stored, str(root / "out.json"), "--fail-on", "time:5%,relative:off,rss:off",
+                 "--json", str(root / "c.json")]) == 0
+    (again,) = [r for r in json.loads((root / "c.json").read_text())["rows"] if r["fullname"] == cell["fullname"]
+                and r["metric"] == "latency_median"]
+    assert again["verdict"] == median["verdict"] and again["change"] == pytest.approx(median["change"])
 
 
 def test_relative_metric_is_measured_interleaved_and_judged(project):

@@ -33,3 +33,5 @@ def test_gpu_gate_workflow_gates_prs_and_saves_baselines_on_main():
 
     keep = int(re.search(r'KEEP: "(\d+)"', text).group(1))
     assert keep >= max(DEFAULT_BASELINE_RUNS, HISTORY_SESSIONS)
+    # the checkout has the stored sessions' commits: A/B pairs confirm suspects against them
+    assert re.search(r"actions/checkout@v4\n\s+with:\n(\s+#.*\n)*\s+fetch-depth: 0", text)

@@ -102,13 +102,12 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             notes.append(f"{len(check.confirm)} of {wanted} fresh sessions: a regression is called on all of them")
         screen_bound = bound(sigma, df, se_factor(1, n_baseline), SUSPECT_LEVEL, SUSPECT_LEVEL).strict
         if metric.sampled and not check.confirm and not paired:
+            row.suspect = x > math.log1p(tol) and x > screen_bound
             if pairs is not None:
                 # A/B pairs decide a suspect cheaply (most stop after one pair): re-measure unless this
                 # session rules out a change of twice the tolerance (see SCREEN_MISS).
                 rules_out = bound(sigma, df, se_factor(1, n_baseline), SCREEN_MISS, SCREEN_MISS).strict
-                row.suspect = x > math.log1p(2 * tol) - rules_out
-            else:
-                row.suspect = x > math.log1p(tol) and x > screen_bound
+                row.suspect = row.suspect or x > math.log1p(2 * tol) - rules_out
         # The smallest change called a regression: beyond the tolerance, beyond the screen of this
         # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
         confirming = not paired and metric.sampled and (check.confirm or planned)

@@ -27,9 +27,10 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("baseline_runs", "with --benchmark-compare from storage: judge against the newest N stored sessions "
                "of this hardware_key (each session one value per cell and metric); fewer stored: judged with "
                "what there is, with wider bounds", str(DEFAULT_BASELINE_RUNS), "N"),
-    OptionSpec("confirm_sessions", "fresh pytest processes (same arguments, only those cells) that re-measure "
-               "cells whose time looks regressed, two at a time; a cell that looks unchanged stops early, a "
-               "regression is called only on all N; the verdict is theirs; 0 = judge this session alone", "8", "N"),
+    OptionSpec("confirm_sessions", "pytest processes (same arguments, only those cells) that re-measure suspect "
+               "cells: N / 2 A/B pairs against the baseline's commit (--vb-confirm-ab), one pair at a time, or N "
+               "fresh sessions, two at a time; a cell that clears stops early, a regression is called only on all "
+               "of them; the verdict is theirs; 0 = judge this session alone", "8", "N"),
     OptionSpec("confirm_ab", "confirm suspects against the commit of the newest baseline session: a git worktree "
                "of it and this checkout run the suspect cells at once, taking turns round by round (as vbench ab), "
                "in --vb-confirm-sessions / 2 pairs, so the machine's drift since the stored sessions lands on both "
