@@ -88,3 +88,10 @@ def test_analysis_counts_red_runs_and_caught_cells(tmp_path):
     assert run["caught"] == 1 and run["family_cells"] == 1 and run["other_family_regressed"] == []
     assert "| resnet:stage | 8 | 1/1" in analyze.markdown(summary)
     assert summary["injected_by_change"] == {">= +17.5%": "1/1 (95% CI 2.5% .. 100.0%)"}  # measured +20%
+    # the unit's own effect per cell, measured apart by vbench ab, bins the same cells again
+    ab = tmp_path / "ab.json"
+    ab.write_text(json.dumps({"rows": [{"cell": "inference resnet18-eager-bs1-64px", "metric": "norm_time", "change": 0.09},
+                                       {"cell": "inference resnet18-eager-bs1-64px", "metric": "latency_median", "change": 0.5}]}))
+    summary = analyze.summarise(analyze.load_trials(tmp_path, 3), 3, "resnet", analyze.load_effects([f"resnet:stage={ab}"]))
+    assert summary["injected_by_effect"] == {"+7.5% .. +12.5%": "1/1 (95% CI 2.5% .. 100.0%)"}
+    assert "vbench ab, --effect" in analyze.markdown(summary)

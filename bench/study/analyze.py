@@ -2,6 +2,11 @@
 sessions with Clopper-Pearson intervals, per-check false alarms, and what injected slowdowns caught.
 
     python bench/study/analyze.py DIR [--k 10] [--family resnet] [--md OUT.md] [--json OUT.json]
+        [--effect resnet:stage_x2=AB.json ...]
+
+``--effect`` names a ``vbench ab --json`` verdict file that measured an injected unit's own effect on
+every cell (A without it, B with it, in interleaved pairs): the injected family's cells are then also
+counted by that effect, which the trial's own noisy session does not blur.
 
 Reads ``DIR/sessions.jsonl`` and each session's verdict JSON (written by the real gate while the
 session ran). A *trial* is a judged session with at least K baseline sessions before it. Trials of
@@ -198,7 +203,25 @@ def _rate(k: int, n: int) -> str:
     return f"{k}/{n} (95% CI {low:.1%} .. {high:.1%})"
 
 
-def summarise(trials: list[Trial], k: int, family: str) -> dict:
+def _remeasured(trial: Trial) -> int:
+    """Cells the gate re-measured in this trial (fresh sessions or A/B pairs)."""
+    return len({r["cell"] for r in trial.rows if r.get("confirm")})
+
+
+def load_effects(specs: list[str]) -> dict[str, dict[str, float]]:
+    """``UNIT=FILE`` -> {unit: {cell: change}} from ``vbench ab --json`` verdicts (the gated metric:
+    norm_time on CPU, else latency_median)."""
+    out: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        unit, _, path = spec.partition("=")
+        rows = json.loads(Path(path).read_text())["rows"]
+        gated = {r["cell"]: r["change"] for r in rows if r["metric"] == "norm_time" and r["change"] is not None}
+        out[unit] = gated or {r["cell"]: r["change"] for r in rows
+                              if r["metric"] == "latency_median" and r["change"] is not None}
+    return out
+
+
+def summarise(trials: list[Trial], k: int, family: str, effects: dict[str, dict[str, float]] | None = None) -> dict:
     """The study's numbers as a plain dict (see the module docstring)."""
     unchanged = [t for t in trials if not t.inject]
     independent = _non_overlapping(unchanged, k)
@@ -216,26 +239,33 @@ def summarise(trials: list[Trial], k: int, family: str) -> dict:
             "calibration": _calibration(unchanged),
             "regressed": [(t.index, r["cell"], r["metric"], r["change"]) for t in unchanged for r in t.verdicts("regressed")],
             "wall_s": [t.wall_s for t in unchanged],
+            "remeasured_cells": [_remeasured(t) for t in unchanged],
         },
         "injected": {},
     }
     by_change: dict[str, list[bool]] = {}
+    by_effect: dict[str, list[bool]] = {}
     for trial in (t for t in trials if t.inject):
         gated = [r for r in trial.rows if r["metric"] == "norm_time" or (r["metric"] == "latency_median" and r["tolerance"])]
         ours = [r for r in gated if f" {family}" in r["cell"] and not r["cell"].startswith("data ")]
         others = [r for r in trial.rows if r["verdict"] == "regressed" and f" {family}" not in r["cell"]]
         caught = [r for r in ours if r["verdict"] == "regressed"]
+        effect = (effects or {}).get(trial.inject, {})
         for r in ours:
             if r["change"] is not None:
                 by_change.setdefault(_bin(r["change"]), []).append(r["verdict"] == "regressed")
+            if effect.get(r["cell"]) is not None:
+                by_effect.setdefault(_bin(effect[r["cell"]]), []).append(r["verdict"] == "regressed")
         out["injected"].setdefault(trial.inject, []).append({
             "index": trial.index, "family_cells": len(ours), "caught": len(caught),
             "caught_rate": _rate(len(caught), len(ours)),
             "changes": sorted(round(r["change"], 4) for r in ours if r["change"] is not None),
             "missed": [(r["cell"], r["change"], r["verdict"], r["can_catch"]) for r in ours if r["verdict"] != "regressed"],
             "other_family_regressed": [(r["cell"], r["metric"], r["change"]) for r in others],
+            "wall_s": trial.wall_s, "remeasured_cells": _remeasured(trial),
         })
     out["injected_by_change"] = {b: _rate(sum(v), len(v)) for b, v in sorted(by_change.items(), key=lambda kv: _BINS.index(kv[0]))}
+    out["injected_by_effect"] = {b: _rate(sum(v), len(v)) for b, v in sorted(by_effect.items(), key=lambda kv: _BINS.index(kv[0]))}
     return out
 
 
@@ -265,6 +295,10 @@ def markdown(summary: dict) -> str:
         f"{u['calibration']['p<0.01']} (nominal 1%).",
         "",
     ]
+    if u["wall_s"]:
+        walls, cells = sorted(u["wall_s"]), sorted(u["remeasured_cells"])
+        lines += [f"Unchanged sessions took {walls[0]:.0f}-{walls[-1]:.0f} s (median {walls[len(walls) // 2]:.0f} s) and "
+                  f"re-measured {cells[0]}-{cells[-1]} cells (median {cells[len(cells) // 2]}).", ""]
     if u["regressed"]:
         lines += ["Regressed rows in unchanged sessions:", ""] + [f"- session {i}: {c} {m} {ch:+.1%}" for i, c, m, ch in u["regressed"]] + [""]
     if summary["injected"]:
@@ -274,8 +308,11 @@ def markdown(summary: dict) -> str:
                 changes = r["changes"]
                 median = changes[len(changes) // 2] if changes else float("nan")
                 lines.append(f"| {inject} | {r['index']} | {r['caught_rate']} | {median:+.1%} | {len(r['other_family_regressed'])} |")
-        lines += ["", "| measured change of the family's cells | called regressed |", "|---|---|"]
+        lines += ["", "| measured change of the family's cells (the verdict's own) | called regressed |", "|---|---|"]
         lines += [f"| {b} | {rate} |" for b, rate in summary["injected_by_change"].items()]
+        if summary.get("injected_by_effect"):
+            lines += ["", "| the unit's effect on the cell (vbench ab, --effect) | called regressed |", "|---|---|"]
+            lines += [f"| {b} | {rate} |" for b, rate in summary["injected_by_effect"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -288,10 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--first", type=int, default=1, help="only sessions from this running number on")
+    parser.add_argument("--effect", action="append", default=[], metavar="UNIT=FILE",
+                        help="a vbench ab --json verdict file measuring an injected unit's effect per cell")
     parser.add_argument("--rejudge", action="store_true",
                         help="judge every stored session again with this checkout's engine (same data)")
     args = parser.parse_args(argv)
-    summary = summarise(load_trials(args.folder, args.k, args.rejudge, args.first), args.k, args.family)
+    summary = summarise(load_trials(args.folder, args.k, args.rejudge, args.first), args.k, args.family,
+                        load_effects(args.effect))
     text = markdown(summary)
     print(text)
     if args.md:

@@ -153,7 +153,7 @@ class GateSession:
         in, and why there is none ("" and None when the option is off)."""
         from vbench.compare.ab import git
 
-        if not self.settings.confirm_ab:
+        if not self.settings.confirm_ab or self.settings.confirm_sessions < 2:  # not even one pair
             return "", None, None
         newest = baselines[-1]
         sha = str(newest.commit_info.get("id") or "")
