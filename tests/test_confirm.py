@@ -27,30 +27,38 @@ def _run(cells, source):
     return run
 
 
-def _gate(rng, cells=62, sigma=0.03, effect=1.0, affected=16, planned=PLANNED):
-    """One gated run as the pytest gate runs it: K baseline sessions, this session with ``effect`` on
-    its first ``affected`` cells (one model family: a change in every cell is a whole-session shift,
-    not a regression), suspects re-measured in fresh sessions drawn like every other session.
+def _gate(rng, cells=62, sigma=0.03, effect=1.0, affected=16, planned=PLANNED, shift=1.0, sigma_pair=None):
+    """One gated run as the pytest gate runs it: K baseline sessions, this session ``shift`` times
+    slower as a whole (the machine) and ``effect`` on its first ``affected`` cells (one model family:
+    a change in every cell is a whole-session shift, not a regression), suspects re-measured in fresh
+    sessions drawn like every other session or, with ``sigma_pair``, in A/B pairs against the
+    baseline's commit (planned / 2 of them) in which the machine's offset cancels.
     Returns the final report and the calls to re-measure."""
     names = [f"c{i}" for i in range(cells)]
     factor = {n: effect if i < affected else 1.0 for i, n in enumerate(names)}
     base = [_run({n: _samples(rng, sigma) for n in names}, f"s{j}") for j in range(K)]
-    current = _run({n: _samples(rng, sigma, factor[n]) for n in names}, "this run")
+    current = _run({n: _samples(rng, sigma, shift * factor[n]) for n in names}, "this run")
+    pairs = sigma_pair is not None
+    if pairs:
+        current.confirm_against = SHA
     calls = []
 
     def judge():
-        return compare_sessions(base, current, TIME, confirm_planned=planned)
+        return compare_sessions(base, current, TIME, confirm_planned=planned // 2 if pairs else planned)
 
     def remeasure(fullnames, count):
         calls.append((list(fullnames), count))
         for name in fullnames:
-            confirm = current.cells[name].extra.setdefault("gate_confirm", {"sessions": []})
-            confirm["sessions"] += [{"samples_s": _samples(rng, sigma, factor[current.cells[name].label])}
-                                    for _ in range(count)]
-            confirm["planned"] = planned
+            cell = current.cells[name]
+            if pairs:
+                confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": planned // 2})
+                confirm.setdefault("pairs", []).extend(_pairs(rng, count // 2, factor[cell.label], sigma_pair))
+            else:
+                confirm = cell.extra.setdefault("gate_confirm", {"sessions": [], "planned": planned})
+                confirm["sessions"] += [{"samples_s": _samples(rng, sigma, factor[cell.label])} for _ in range(count)]
         return count, None
 
-    return confirm_suspects(judge(), judge, remeasure, planned), calls
+    return confirm_suspects(judge(), judge, remeasure, planned, shifted_too=pairs), calls
 
 
 def _row(report, name):
@@ -135,31 +143,6 @@ def _pairs(rng, count, factor, sigma_pair):
     return out
 
 
-def _ab_gate(rng, sigma=0.05, shift=1.0, effect=1.0, affected=16, cells=62, sigma_pair=0.015):
-    """One gated run with A/B pairs planned: K baseline sessions of spread ``sigma``, this session
-    ``shift`` times slower as a whole (the machine) and ``effect`` on its first ``affected`` cells,
-    suspects re-measured in pairs in which the machine's offset cancels."""
-    names = [f"c{i}" for i in range(cells)]
-    factor = {n: effect if i < affected else 1.0 for i, n in enumerate(names)}
-    base = [_run({n: _samples(rng, sigma) for n in names}, f"s{j}") for j in range(K)]
-    current = _run({n: _samples(rng, sigma, shift * factor[n]) for n in names}, "this run")
-    current.confirm_against = SHA
-    calls = []
-
-    def judge():
-        return compare_sessions(base, current, TIME, confirm_planned=PAIRS)
-
-    def remeasure(fullnames, count):
-        calls.append((list(fullnames), count))
-        for name in fullnames:
-            cell = current.cells[name]
-            confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": PAIRS})
-            confirm.setdefault("pairs", []).extend(_pairs(rng, count // 2, factor[cell.label], sigma_pair))
-        return count, None
-
-    return confirm_suspects(judge(), judge, remeasure, 2 * PAIRS, shifted_too=True), calls
-
-
 def test_pairs_decide_a_suspect_on_their_own_and_a_regression_needs_all_planned_pairs():
     rng = np.random.default_rng(11)
     names = [f"c{i}" for i in range(20)]
@@ -205,7 +188,7 @@ def test_without_pairs_planned_the_level_is_not_split_and_the_screen_stays_stric
 
 def test_a_whole_session_shift_does_not_hide_what_the_pairs_confirm():
     rng = np.random.default_rng(13)
-    outcome, calls = _ab_gate(rng, sigma=0.01, shift=1.12, effect=1.3, affected=3, cells=20)
+    outcome, calls = _gate(rng, sigma=0.01, shift=1.12, effect=1.3, affected=3, cells=20, sigma_pair=0.015)
     regressed = {r.cell for r in outcome.report.rows if r.verdict == "regressed"}
     assert regressed == {"inference c0", "inference c1", "inference c2"}
     assert "latency_median" in outcome.report.shifted  # the session moved as a whole, and the pairs still decide
@@ -218,10 +201,10 @@ def test_with_pairs_unchanged_runs_stay_green_and_a_ten_percent_slowdown_is_caug
     # unchanged runs and 10 runs with 16 cells 10% slower (twice the tolerance). The screen misses
     # such a change about 1% of the time (SCREEN_MISS), the 4 pairs far less: >= 95% caught.
     rng = np.random.default_rng(int(sigma * 1000) + 7)
-    red = sum(_ab_gate(rng, sigma=sigma)[0].report.exit_status for _ in range(40))
+    red = sum(_gate(rng, sigma=sigma, sigma_pair=0.015)[0].report.exit_status for _ in range(40))
     assert red <= 2
     slower = {f"inference c{i}" for i in range(16)}
-    rows = [r for _ in range(10) for r in _ab_gate(rng, sigma=sigma, effect=1.10)[0].report.rows
+    rows = [r for _ in range(10) for r in _gate(rng, sigma=sigma, effect=1.10, sigma_pair=0.015)[0].report.rows
             if r.metric == "latency_median"]
     caught = [r.verdict == "regressed" for r in rows if r.cell in slower]
     assert sum(caught) / len(caught) >= 0.95
