@@ -32,7 +32,7 @@ def _gate(rng, cells=62, sigma=0.03, effect=1.0, affected=16, planned=PLANNED, s
     slower as a whole (the machine) and ``effect`` on its first ``affected`` cells (one model family:
     a change in every cell is a whole-session shift, not a regression), suspects re-measured in fresh
     sessions drawn like every other session or, with ``sigma_pair``, in A/B pairs against the
-    baseline's commit (planned / 2 of them) in which the machine's offset cancels.
+    baseline's commit (``planned`` of them, two processes each) in which the machine's offset cancels.
     Returns the final report and the calls to re-measure."""
     names = [f"c{i}" for i in range(cells)]
     factor = {n: effect if i < affected else 1.0 for i, n in enumerate(names)}
@@ -44,21 +44,21 @@ def _gate(rng, cells=62, sigma=0.03, effect=1.0, affected=16, planned=PLANNED, s
     calls = []
 
     def judge():
-        return compare_sessions(base, current, TIME, confirm_planned=planned // 2 if pairs else planned)
+        return compare_sessions(base, current, TIME, confirm_planned=planned)
 
     def remeasure(fullnames, count):
         calls.append((list(fullnames), count))
         for name in fullnames:
             cell = current.cells[name]
             if pairs:
-                confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": planned // 2})
+                confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": planned})
                 confirm.setdefault("pairs", []).extend(_pairs(rng, count // 2, factor[cell.label], sigma_pair))
             else:
                 confirm = cell.extra.setdefault("gate_confirm", {"sessions": [], "planned": planned})
                 confirm["sessions"] += [{"samples_s": _samples(rng, sigma, factor[cell.label])} for _ in range(count)]
         return count, None
 
-    return confirm_suspects(judge(), judge, remeasure, planned, shifted_too=pairs), calls
+    return confirm_suspects(judge(), judge, remeasure, 2 * planned if pairs else planned, shifted_too=pairs), calls
 
 
 def _row(report, name):
@@ -128,7 +128,7 @@ def test_unchanged_runs_stay_green_and_a_ten_percent_slowdown_is_caught(sigma):
 # -- A/B pairs against the baseline's commit ------------------------------------------------------
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-PAIRS = PLANNED // 2
+PAIRS = PLANNED
 
 
 def _pairs(rng, count, factor, sigma_pair):
@@ -143,30 +143,55 @@ def _pairs(rng, count, factor, sigma_pair):
     return out
 
 
-def test_pairs_decide_a_suspect_on_their_own_and_a_regression_needs_all_planned_pairs():
+def test_pairs_decide_a_suspect_on_their_own_and_a_regression_is_called_only_at_a_look():
     rng = np.random.default_rng(11)
     names = [f"c{i}" for i in range(20)]
     base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
     current = _run({n: _samples(rng, 0.01, 1.3 if n in ("c0", "c1") else 1.0) for n in names}, "this run")
     current.confirm_against = SHA
-    slower = current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": 4,
+    slower = current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS,
                                                                     "pairs": _pairs(rng, 2, 1.3, 0.01)}
     # c1 was slower in this session only (the machine): its pair finds both revisions alike
-    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": 4, "pairs": _pairs(rng, 1, 1.0, 0.01)}
+    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": _pairs(rng, 1, 1.0, 0.01)}
     report = compare_sessions(base, current, TIME)
     early, cleared = _row(report, "c0"), _row(report, "c1")
-    assert early.verdict == "inconclusive" and "2 of 4 A/B pairs" in early.note
+    assert early.verdict == "inconclusive" and "2 of 8 A/B pairs: a regression is called after 4 or 8" in early.note
     assert cleared.verdict == "unchanged" and f"1 A/B pair(s) against {SHA[:10]}" in cleared.note and cleared.confirm == 1
     slower["pairs"] += _pairs(rng, 2, 1.3, 0.01)
     report = compare_sessions(base, current, TIME)
     final = _row(report, "c0")
     assert final.verdict == "regressed" and final.confirm == 4 and final.change == pytest.approx(0.3, abs=0.03)
+    slower["pairs"] += _pairs(rng, 1, 1.3, 0.01)  # between the looks (an interrupted run): not called
+    assert _row(compare_sessions(base, current, TIME), "c0").verdict == "inconclusive"
+    slower["pairs"] = slower["pairs"][:4]
     # the run-level level: half over the checks against stored sessions, half over the pairs' checks
     assert report.split and report.pair_checks == 2
     assert report.level == pytest.approx(TIME.alpha / 2 / report.checks)
     assert report.pair_level == pytest.approx(TIME.alpha / 2 / 2)
     assert report.as_dict()["per_pair_check_level"] == pytest.approx(report.pair_level)
     assert "half for suspects confirmed against the baseline's commit: 2 on A/B pairs" in report.control_line()
+
+
+def test_pairs_judge_norm_time_by_the_rounds_time():
+    # Both sides of a pair share the minute: the probe only adds noise, so norm_time is judged by time.
+    rng = np.random.default_rng(14)
+    names = [f"c{i}" for i in range(10)]
+    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
+    for run in base:
+        for cell in run.cells.values():
+            cell.extra["norm_time_samples"] = [s / 0.001 for s in cell.samples]
+    current = _run({n: _samples(rng, 0.01, 1.3 if n == "c0" else 1.0) for n in names}, "this run")
+    for cell in current.cells.values():
+        cell.extra["norm_time_samples"] = [s / 0.001 for s in cell.samples]
+    current.confirm_against = SHA
+    pairs = _pairs(rng, 4, 1.3, 0.01)
+    for pair in pairs:  # a probe that ran 40% slower on the baseline side says nothing about the code
+        pair["base"]["norm_time_samples"] = [s / 0.0014 for s in pair["base"]["samples_s"]]
+        pair["current"]["norm_time_samples"] = [s / 0.001 for s in pair["current"]["samples_s"]]
+    current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": pairs}
+    policy = GatePolicy.build("time:off,relative:5%,cold_start:off,rss:off")
+    row = next(r for r in compare_sessions(base, current, policy).rows if r.metric == "norm_time" and r.cell == "inference c0")
+    assert row.verdict == "regressed" and row.change == pytest.approx(0.3, abs=0.03) and "(time)" in row.note
 
 
 def test_without_pairs_planned_the_level_is_not_split_and_the_screen_stays_strict():
@@ -192,7 +217,8 @@ def test_a_whole_session_shift_does_not_hide_what_the_pairs_confirm():
     regressed = {r.cell for r in outcome.report.rows if r.verdict == "regressed"}
     assert regressed == {"inference c0", "inference c1", "inference c2"}
     assert "latency_median" in outcome.report.shifted  # the session moved as a whole, and the pairs still decide
-    assert [c for _, c in calls] == [2] * PAIRS and len(calls[0][0]) == 20 and len(calls[-1][0]) == 3
+    # a +30% change is called at the half-way look: 4 of the 8 planned pairs
+    assert [c for _, c in calls] == [2] * (PAIRS // 2) and len(calls[0][0]) == 20 and len(calls[-1][0]) == 3
 
 
 @pytest.mark.parametrize("sigma", [0.03, 0.06])

@@ -89,7 +89,7 @@ def test_stored_sessions_pass_an_unchanged_run_and_fail_injected_work(tmp_path):
     commit = git(repo, "rev-parse", "HEAD").strip()
     for row in verdicts["rows"]:
         if (row["cell"], row["metric"]) in REGRESSED:
-            # called on all 4 planned pairs (--vb-confirm-sessions 8 / 2), each measured against the commit
+            # five times the work: called at the half-way look, 4 of the 8 planned pairs (--vb-confirm-sessions)
             assert row["confirm"] == 4 and f"4 A/B pair(s) against {commit[:10]}" in row["note"], row
     assert verdicts["pair_checks"] >= 2 and verdicts["per_pair_check_level"] == pytest.approx(0.005 / verdicts["pair_checks"])
     assert "vbench gate: FAILED" in slower.stdout

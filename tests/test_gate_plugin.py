@@ -140,7 +140,7 @@ def test_a_stale_baseline_is_cleared_by_ab_pairs_against_its_commit(project):
     assert verdicts["pair_checks"] >= 1 and any("re-measured in A/B pairs" in n for n in verdicts["notes"])
     cell = json.loads((root / "out.json").read_text())["benchmarks"][0]
     confirm = cell["extra_info"]["gate_confirm"]
-    assert confirm["against"] == sha and confirm["planned"] == 4 and len(confirm["pairs"]) == median["confirm"]
+    assert confirm["against"] == sha and confirm["planned"] == 8 and len(confirm["pairs"]) == median["confirm"]
     assert all(p["base"]["samples_s"] and p["current"]["samples_s"] for p in confirm["pairs"])
     assert len(git("worktree", "list").splitlines()) == 1  # the baseline commit's worktree is gone
     # The saved JSON carries the pairs: judged offline, the same verdict.

@@ -58,7 +58,7 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
         names = [r.fullname for r in report.inconclusive if r.fullname in names]
     if done:
         confirmed = {r.fullname for r in report.rows if r.confirm}
-        how = (f"A/B pairs against the baseline's commit (up to {done // 2} each, --vb-confirm-sessions / 2)"
+        how = (f"A/B pairs against the baseline's commit (up to {done // 2} each; --vb-confirm-sessions)"
                if shifted_too else f"fresh sessions (up to {done} each; --vb-confirm-sessions)")
         report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in {how}; their verdicts are judged on those")
     return Confirmation(report, done)

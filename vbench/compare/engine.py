@@ -120,7 +120,8 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             # bound (known once some suspect's pairs ran); the screen misses twice the tolerance rarely.
             catch = math.log1p(tol)
             if not pairs[0].prior:
-                catch = max(catch, _pair_bound(pairs, [], max(check.cell.confirm_planned, planned, 1)).strict)
+                wanted = max(check.cell.confirm_planned, planned, 1)
+                catch = max(catch, _pair_bound((pairs[0], pairs[1] / len(_pair_looks(wanted))), [], wanted).strict)
         row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE
@@ -142,19 +143,32 @@ def _pair_bound(pairs: tuple[Spread, float], ratios: list[float], n: int):
     return bound(sigma, df, se_factor(n, None), level, LENIENT_LEVEL)
 
 
+def _pair_looks(planned: int) -> tuple[int, ...]:
+    """After how many pairs a regression may be called: half way and at the end (each look at half
+    the per-check level, so the two together spend it once); all of them when fewer than 4 are planned."""
+    return (planned // 2, planned) if planned >= 4 else (planned,)
+
+
 def _pair_row(check: _Check, spread: Spread, level: float) -> Row:
     """Judge a suspect on the gate's A/B pairs against the baseline's commit: the mean log ratio of
     the pairs against a bound from the spread of pair ratios pooled over the suspects. Both revisions
     ran in the same minutes, taking turns round by round, so the machine's drift and a whole-session
     shift land on both sides: no load rule, no whole-session rule. The pairs are independent of the
-    session that made the cell a suspect, so they form their own family of the run-level control."""
+    session that made the cell a suspect, so they form their own family of the run-level control.
+
+    A cell whose pairs' mean change is within the tolerance stops at any pair (that spends nothing);
+    a regression is called only at a look (:func:`_pair_looks`), so a large change stops half way."""
     metric, tol, n = check.metric, check.tolerance, len(check.pairs)
+    wanted = check.cell.confirm_planned  # 0: a file that does not say, judged as it is
+    looks = _pair_looks(wanted) if wanted else (n,)
+    look_level = level / len(looks)
     x = float(np.mean(check.pairs))
-    b = _pair_bound((spread, level), check.pairs, n)
+    b = _pair_bound((spread, look_level), check.pairs, n)
     screen = check.current - float(np.mean(check.base))
     notes = [check.note] if check.note else []
+    what = "time" if metric.pair_source != metric.source else metric.name
     notes.append(f"this session {math.expm1(screen):+.1%} against the stored sessions; {n} A/B pair(s) against "
-                 f"{check.cell.confirm_against[:10]} {math.expm1(x):+.1%}")
+                 f"{check.cell.confirm_against[:10]} {math.expm1(x):+.1%} ({what})")
     row = Row(check.cell.display, metric.name, NOT_GATED, check.base_display, check.current_display,
               math.expm1(x), tol, math.expm1(min(b.strict, 5.0)), None, one_sided_p(x, b.se, b.df) if x > 0 else None,
               len(check.base), n, metric.unit, fullname=check.cell.fullname)
@@ -162,17 +176,18 @@ def _pair_row(check: _Check, spread: Spread, level: float) -> Row:
         notes.append("not gated (category off)")
     else:
         row.verdict = decide(x, tol, b)
-        wanted = check.cell.confirm_planned
-        if n < wanted and x > math.log1p(tol):
-            # Before all planned pairs, only a change within the tolerance stops a cell early: a bound
-            # from one or two pairs says little, and a regression is called on all of them (one look).
+        if row.verdict == REGRESSED and n not in looks:
             row.verdict = INCONCLUSIVE
-            notes.append(f"{n} of {wanted} A/B pairs: a change beyond the tolerance is judged on all of them")
-        row.can_catch = math.expm1(min(max(math.log1p(tol), _pair_bound((spread, level), check.pairs,
+            notes.append(f"{n} of {wanted} A/B pairs: a regression is called after {' or '.join(map(str, looks))}")
+        elif row.verdict != REGRESSED and n < wanted and x > math.log1p(tol):
+            # Before the last pair only a change within the tolerance stops a cell early.
+            row.verdict = INCONCLUSIVE
+            notes.append(f"{n} of {wanted} A/B pairs: a change beyond the tolerance is judged on more of them")
+        row.can_catch = math.expm1(min(max(math.log1p(tol), _pair_bound((spread, look_level), check.pairs,
                                                                           max(n, wanted)).strict), 5.0))
         if row.verdict == INCONCLUSIVE:
             notes.append(f"more pairs would decide: pytest ... --benchmark-compare --vb-confirm-sessions "
-                         f"{4 * max(wanted, 2)} -k \"{check.cell.label}\"")
+                         f"{2 * max(wanted, 4)} -k \"{check.cell.label}\"")
     row.note = "; ".join(notes)
     return row
 

@@ -27,13 +27,13 @@ GATE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("baseline_runs", "with --benchmark-compare from storage: judge against the newest N stored sessions "
                "of this hardware_key (each session one value per cell and metric); fewer stored: judged with "
                "what there is, with wider bounds", str(DEFAULT_BASELINE_RUNS), "N"),
-    OptionSpec("confirm_sessions", "pytest processes (same arguments, only those cells) that re-measure suspect "
-               "cells: N / 2 A/B pairs against the baseline's commit (--vb-confirm-ab), one pair at a time, or N "
-               "fresh sessions, two at a time; a cell that clears stops early, a regression is called only on all "
-               "of them; the verdict is theirs; 0 = judge this session alone", "8", "N"),
+    OptionSpec("confirm_sessions", "re-measures of suspect cells (same arguments, only those cells): N A/B pairs "
+               "against the baseline's commit (--vb-confirm-ab), one pair of processes at a time, a regression "
+               "called after N/2 or N pairs; or N fresh sessions, two at a time, a regression called on all N; a "
+               "cell that clears stops early; the verdict is theirs; 0 = judge this session alone", "8", "N"),
     OptionSpec("confirm_ab", "confirm suspects against the commit of the newest baseline session: a git worktree "
                "of it and this checkout run the suspect cells at once, taking turns round by round (as vbench ab), "
-               "in --vb-confirm-sessions / 2 pairs, so the machine's drift since the stored sessions lands on both "
+               "in up to --vb-confirm-sessions pairs, so the machine's drift since the stored sessions lands on both "
                "sides; used when that commit is in this clone (CI: fetch-depth 0) and was measured without "
                "uncommitted changes, else fresh sessions are judged against the stored ones: on or off", "on", "on|off"),
     OptionSpec("relative", "also time each cell interleaved with its eager reference (same model and batch) "

@@ -122,8 +122,8 @@ class GateSession:
         return self.report
 
     def _planned(self) -> int:
-        """Fresh sessions, or A/B pairs, a suspect gets at most."""
-        return self.settings.confirm_sessions // 2 if self.confirm_against else self.settings.confirm_sessions
+        """Fresh sessions, or A/B pairs (two processes each), a suspect gets at most."""
+        return self.settings.confirm_sessions
 
     def _confirm_in_pairs(self, config: pytest.Config, kept, baselines: list[Run], report: Report) -> Report:
         """Confirm the suspects in A/B pairs against ``self.confirm_against``; when no pair could run
@@ -153,7 +153,7 @@ class GateSession:
         in, and why there is none ("" and None when the option is off)."""
         from vbench.compare.ab import git
 
-        if not self.settings.confirm_ab or self.settings.confirm_sessions < 2:  # not even one pair
+        if not self.settings.confirm_ab or not self.settings.confirm_sessions:
             return "", None, None
         newest = baselines[-1]
         sha = str(newest.commit_info.get("id") or "")
