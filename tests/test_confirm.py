@@ -235,3 +235,17 @@ def test_with_pairs_unchanged_runs_stay_green_and_a_ten_percent_slowdown_is_caug
     caught = [r.verdict == "regressed" for r in rows if r.cell in slower]
     assert sum(caught) / len(caught) >= 0.95
     assert not [r for r in rows if r.cell not in slower and r.verdict == "regressed"]
+
+
+def test_vbench_ab_pairs_judge_norm_time_by_the_rounds_time_too():
+    from vbench.compare import compare_paired
+
+    rng = np.random.default_rng(15)
+    pairs = []
+    for _ in range(3):
+        a, b = _run({"c0": _samples(rng, 0.005)}, "A"), _run({"c0": _samples(rng, 0.005, 1.2)}, "B")
+        a.cells["t.py::t[c0]"].extra["norm_time_samples"] = [s / 0.0012 for s in a.cells["t.py::t[c0]"].samples]
+        b.cells["t.py::t[c0]"].extra["norm_time_samples"] = [s / 0.001 for s in b.cells["t.py::t[c0]"].samples]
+        pairs.append((a, b))
+    rows = {r.metric: r for r in compare_paired(pairs, GatePolicy.build("relative:5%")).rows}
+    assert rows["norm_time"].change == pytest.approx(0.2, abs=0.02) == rows["latency_median"].change

@@ -386,7 +386,9 @@ def _whole_session_shifts(report: Report, baselines: list[Run], current: Run, po
 def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None = None, *, source: str = "A",
                    current: str = "B") -> Report:
     """Judge B against A from session pairs taken in turns (``vbench ab``): per cell and metric, the
-    log ratio B/A of each pair, their mean against a bound from the pooled spread of pair ratios."""
+    log ratio B/A of each pair (``norm_time`` by the rounds' time, see
+    :attr:`~vbench.compare.verdicts.Metric.pair_source`), their mean against a bound from the pooled
+    spread of pair ratios."""
     policy = policy or GatePolicy()
     pairs = list(pairs)
     a0, b0 = pairs[0]
@@ -408,8 +410,8 @@ def compare_paired(pairs: Sequence[tuple[Run, Run]], policy: GatePolicy | None =
                 continue
             ratios, a_values, b_values = [], [], []
             for a, b in pairs:
-                va = metric.value(a.cells[name]) if name in a.cells else None
-                vb = metric.value(b.cells[name]) if name in b.cells else None
+                va = metric.pair_value(a.cells[name]) if name in a.cells else None
+                vb = metric.pair_value(b.cells[name]) if name in b.cells else None
                 if va and vb and va > 0 and vb > 0:
                     ratios.append(math.log(vb / va))
                     a_values.append(va)

@@ -102,6 +102,14 @@ class Metric:
         norm_time ratio spread up to 15% where its time ratio spread 1%)."""
         return "time" if self.source == "norm_time" else self.source
 
+    def pair_value(self, cell: CellRecord) -> float | None:
+        """One side's value in a pair of sessions taken in turns (``vbench ab``): of its
+        :attr:`pair_source` samples; the single number itself for other metrics."""
+        if not self.sampled:
+            return self.value(cell)
+        samples = cell.samples_of(self.pair_source)
+        return statistic(samples, self.stat) if samples else None
+
     def pair_log_ratios(self, cell: CellRecord) -> list[float]:
         """Per A/B pair of the gate (sampled metrics only): log of this revision's value over the
         baseline revision's, both timed in the same minutes, round for round in turns."""
