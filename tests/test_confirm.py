@@ -249,3 +249,27 @@ def test_vbench_ab_pairs_judge_norm_time_by_the_rounds_time_too():
         pairs.append((a, b))
     rows = {r.metric: r for r in compare_paired(pairs, GatePolicy.build("relative:5%")).rows}
     assert rows["norm_time"].change == pytest.approx(0.2, abs=0.02) == rows["latency_median"].change
+
+
+def test_a_cell_leaves_the_pairs_early_only_when_they_rule_out_twice_the_tolerance():
+    # Pairs that spread 4%: one pair saying +2% does not rule out +10%, so the cell gets more pairs;
+    # one saying -8% does.
+    rng = np.random.default_rng(16)
+    names = [f"c{i}" for i in range(12)]
+    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.01, 1.2) for n in names[:2]} | {n: _samples(rng, 0.01) for n in names[2:]}, "this run")
+    current.confirm_against = SHA
+    for i, name in enumerate(names[2:]):  # other suspects, 4 pairs each, spread 4%: the pooled spread
+        current.cells[f"t.py::t[{name}]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS,
+                                                                   "pairs": _pairs(rng, 4, 1.0, 0.04)}
+
+    def one_pair(ratio):
+        base_samples = [0.01] * 20
+        return [{"base": {"samples_s": base_samples}, "current": {"samples_s": [0.01 * ratio] * 20}}]
+
+    current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": one_pair(1.02)}
+    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": one_pair(0.92)}
+    report = compare_sessions(base, current, TIME)
+    stays, leaves = _row(report, "c0"), _row(report, "c1")
+    assert stays.verdict == "inconclusive" and "twice the tolerance not ruled out yet" in stays.note
+    assert leaves.verdict in ("unchanged", "improved")
