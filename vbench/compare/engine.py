@@ -120,8 +120,7 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
             # bound (known once some suspect's pairs ran); the screen misses twice the tolerance rarely.
             catch = math.log1p(tol)
             if not pairs[0].prior:
-                wanted = max(check.cell.confirm_planned, planned, 1)
-                catch = max(catch, _pair_bound((pairs[0], pairs[1] / len(_pair_looks(wanted))), [], wanted).strict)
+                catch = max(catch, _planned_pair_bound(pairs, [], max(check.cell.confirm_planned, planned, 1)))
         row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE
@@ -141,6 +140,16 @@ def _pair_bound(pairs: tuple[Spread, float], ratios: list[float], n: int):
     spread, level = pairs
     sigma, df = moderated(ratios, spread)
     return bound(sigma, df, se_factor(n, None), level, LENIENT_LEVEL)
+
+
+def _planned_pair_bound(pairs: tuple[Spread, float], ratios: list[float], planned: int) -> float:
+    """The strict bound a cell would face with all ``planned`` pairs (for "can catch"): its spread
+    so far, each pair still to come adding a degree of freedom, at the last look's level."""
+    spread, level = pairs
+    sigma, df = moderated(ratios, spread)
+    df += max(planned - len(ratios), 0)
+    return bound(sigma, df, se_factor(max(planned, len(ratios), 1), None), level / len(_pair_looks(planned)),
+                 LENIENT_LEVEL).strict
 
 
 def _pair_looks(planned: int) -> tuple[int, ...]:
@@ -186,8 +195,8 @@ def _pair_row(check: _Check, spread: Spread, level: float) -> Row:
             # change go after a pair that happened to say +2%.
             row.verdict = INCONCLUSIVE
             notes.append(f"{n} of {wanted} A/B pairs: twice the tolerance not ruled out yet")
-        row.can_catch = math.expm1(min(max(math.log1p(tol), _pair_bound((spread, look_level), check.pairs,
-                                                                          max(n, wanted)).strict), 5.0))
+        row.can_catch = math.expm1(min(max(math.log1p(tol), _planned_pair_bound((spread, level), check.pairs,
+                                                                                 max(n, wanted))), 5.0))
         if row.verdict == INCONCLUSIVE:
             notes.append(f"more pairs would decide: pytest ... --benchmark-compare --vb-confirm-sessions "
                          f"{2 * max(wanted, 4)} -k \"{check.cell.label}\"")
