@@ -1,5 +1,9 @@
 """A pytest plugin that makes one model family slower by real extra work, for the gate's study.
 
+Loaded from the environment, the work reaches every process of the run, the gate's A/B pairs'
+baseline side included: judge such runs with ``--vb-confirm-ab off``, or write the work into the
+working tree (``bench/study/sessions.py --change``) as a real change would be.
+
 ``VBENCH_INJECT=resnet:block pytest bench -p inject_slowdown`` (with ``bench/study`` on
 ``PYTHONPATH``) replaces timm's ``ResNet.forward_features`` by the same computation plus one extra
 piece of the network run on the stem's output: ``conv`` (the first convolution, batch norm and
