@@ -30,7 +30,7 @@ from vbench.errors import VBenchError
 
 __all__ = [
     "SIDES", "InterleaveSpec", "parse_interleave", "TurnClient", "TurnCoordinator", "TurnStats",
-    "session_cpus", "pinned_to", "PairSession", "run_pair",
+    "session_cpus", "pinned_to", "revision_first", "failed_side", "PairSession", "run_pair",
 ]
 
 SIDES = ("A", "B")
@@ -232,12 +232,14 @@ def _other(side: str) -> str:
     return "B" if side == "A" else "A"
 
 
-def session_cpus(pytest_args: Sequence[str], available: Iterable[int]) -> tuple[int, ...]:
+def session_cpus(pytest_args: Sequence[str], available: Iterable[int] | None = None) -> tuple[int, ...]:
     """The CPUs both sessions of a pair run on: one set for both, so a side never starts its round
     on a core the other side left idle. On a shared 2-core VM, one-thread sessions left to
     the scheduler timed the same cell 1-30% apart (A B A B round by round); pinned to one core, six
     A/A pairs agreed within 2%. With ``--vb-threads N`` in ``pytest_args`` the first N ``available`` CPUs,
-    else all of them."""
+    else all of them; ``available`` defaults to the CPUs this process may run on."""
+    if available is None:
+        available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     cpus = tuple(sorted(available))
     threads = None
     for i, arg in enumerate(pytest_args):
@@ -255,6 +257,22 @@ def pinned_to(cpus: Sequence[int]) -> Callable[[], None] | None:
     if not hasattr(os, "sched_setaffinity"):
         return None
     return lambda: os.sched_setaffinity(0, cpus)
+
+
+def revision_first(env: Mapping[str, str], tree: Path) -> dict[str, str]:
+    """``env`` with ``tree`` (a checkout of one revision) first on ``PYTHONPATH``: that side imports
+    its own revision's code (vbench included, when the revision holds it)."""
+    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**env, "PYTHONPATH": os.pathsep.join([str(tree), *rest])}
+
+
+def failed_side(status: Mapping[str, int], outputs: Mapping[str, Path]) -> str | None:
+    """The side of a pair that failed (exited non-zero or wrote no output), the one that failed first
+    rather than the one :func:`run_pair` stopped (negative status); None when both succeeded."""
+    for side in sorted(status, key=lambda s: status[s] < 0):
+        if status[side] != 0 or not outputs[side].is_file():
+            return side
+    return None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from vbench.compare.engine import compare_paired
 from vbench.compare.report import Report
 from vbench.compare.runs import load_run
 from vbench.errors import VBenchError, telling_line
-from vbench.interleave import PairSession, run_pair, session_cpus
+from vbench.interleave import PairSession, failed_side, revision_first, run_pair, session_cpus
 
 __all__ = ["ABResult", "SessionFailed", "git", "run_ab", "speedups", "worktree"]
 
@@ -102,7 +102,7 @@ def run_ab(
     out = Path(workdir) if workdir else None
     commands: list[str] = []
     paired = unpaired = 0
-    cpus = session_cpus(pytest_args, os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1))
+    cpus = session_cpus(pytest_args)
     with ExitStack() as stack:
         trees = {side: stack.enter_context(worktree(repo, shas[side])) for side in revs}
         if out is None:  # the sessions' JSON then lives only as long as the worktrees
@@ -117,16 +117,16 @@ def run_ab(
             for side in revs:
                 cmd = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
                        f"--benchmark-json={paths[side]}"]
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                    [str(trees[side])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+                env = revision_first(os.environ, trees[side])
                 commands.append(f"(cd {trees[side]} && {shlex.join(cmd)})")
                 sessions[side] = PairSession(cmd, trees[side], env, paths[side].with_suffix(".log"))
             stats, status = run_pair(sessions, rounds, cpus)
             paired, unpaired = paired + stats.paired, unpaired + stats.unpaired
-            for side in sorted(revs, key=lambda s: status[s] < 0):  # the side that failed first, not the one stopped
-                if status[side] != 0 or not paths[side].is_file():
-                    why = telling_line(paths[side].with_suffix(".log").read_text(errors="replace"))
-                    raise SessionFailed(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}", side)
+            side = failed_side(status, paths)
+            if side is not None:
+                why = telling_line(paths[side].with_suffix(".log").read_text(errors="replace"))
+                raise SessionFailed(f"pytest in {side} ({revs[side]}) exited {status[side]}: {why}", side)
+            for side in revs:
                 files[side].append(paths[side])
         pairs = [(load_run(a), load_run(b)) for a, b in zip(files["A"], files["B"])]
     device = next((c.extra.get("device") for c in pairs[0][1].cells.values() if c.extra.get("device")), "cpu")

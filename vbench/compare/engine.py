@@ -108,19 +108,20 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
                 # session rules out a change of twice the tolerance (see SCREEN_MISS).
                 rules_out = bound(sigma, df, se_factor(1, n_baseline), SCREEN_MISS, SCREEN_MISS).strict
                 row.suspect = row.suspect or x > math.log1p(2 * tol) - rules_out
-        # The smallest change called a regression: beyond the tolerance, beyond the screen of this
-        # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
-        confirming = not paired and metric.sampled and (check.confirm or planned)
-        planned_n = n if (check.confirm or paired) else (planned if confirming else 1)
-        catch = max(math.log1p(tol), bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL).strict)
-        if confirming:
-            catch = max(catch, screen_bound)
         if pairs is not None and metric.sampled and not paired:
             # A suspect is decided on A/B pairs: what limits a catch is the tolerance and the pairs'
             # bound (known once some suspect's pairs ran); the screen misses twice the tolerance rarely.
             catch = math.log1p(tol)
             if not pairs[0].prior:
                 catch = max(catch, _planned_pair_bound(pairs, [], max(check.cell.confirm_planned, planned, 1)))
+        else:
+            # The smallest change called a regression: beyond the tolerance, beyond the screen of this
+            # session (when fresh sessions would decide) and beyond the strict bound of the sessions judged.
+            confirming = not paired and metric.sampled and (check.confirm or planned)
+            planned_n = n if (check.confirm or paired) else (planned if confirming else 1)
+            catch = max(math.log1p(tol), bound(sigma, df, se_factor(planned_n, n_baseline), level, LENIENT_LEVEL).strict)
+            if confirming:
+                catch = max(catch, screen_bound)
         row.can_catch = math.expm1(min(catch, 5.0))
         if row.verdict == REGRESSED and metric.category not in LOAD_INSENSITIVE and _busier(check):
             row.verdict = INCONCLUSIVE
@@ -226,9 +227,9 @@ def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, pair
         groups = [c.base for c in checks if c.metric is metric]
         if groups:
             spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
-        pair_groups = [c.pairs for c in checks if c.metric is metric and c.pairs]
-        # Before any pair ran (the "can catch" column), the wide prior stands in.
-        pair_spreads[metric.name] = pooled_spread(pair_groups, metric.prior_sigma)
+        if split:  # before any pair ran (the "can catch" column), the wide prior stands in
+            pair_groups = [c.pairs for c in checks if c.metric is metric and c.pairs]
+            pair_spreads[metric.name] = pooled_spread(pair_groups, metric.prior_sigma)
     report.spreads = {k: round(s.sigma, 5) for k, s in spreads.items()}
     report.checks = sum(c.tolerance is not None for c in checks)
     report.split = split

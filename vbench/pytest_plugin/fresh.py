@@ -121,7 +121,7 @@ def remeasure_pair(config: pytest.Config, node_ids: Sequence[str], repo: Path, b
     The baseline side imports its own revision's code first (``PYTHONPATH``). Raises
     :class:`VBenchError` (one line) when a side fails or writes no JSON.
     """
-    from vbench.interleave import PairSession, run_pair, session_cpus
+    from vbench.interleave import PairSession, failed_side, revision_first, run_pair, session_cpus
 
     here = Path(config.invocation_params.dir)
     try:
@@ -135,16 +135,14 @@ def remeasure_pair(config: pytest.Config, node_ids: Sequence[str], repo: Path, b
             folder.mkdir()
             outs[side] = folder / "pair.json"
             env = _child_env(node_ids)
-            if side == "A":
-                env["PYTHONPATH"] = os.pathsep.join([str(base_tree)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-            sessions[side] = PairSession(_child_command(config, folder, outs[side]), cwd[side], env, folder / "log")
-        available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-        _, status = run_pair(sessions, PAIR_ROUNDS, session_cpus(config.invocation_params.args, available))
-        for side in sorted(sessions, key=lambda s: status[s] < 0):  # the side that failed first
-            if status[side] != 0 or not outs[side].is_file():
-                what = "the baseline commit" if side == "A" else "this checkout"
-                log = sessions[side].log.read_text(errors="replace") if sessions[side].log.is_file() else ""
-                raise VBenchError(f"the A/B session of {what} exited {status[side]}: {telling_line(log)}")
+            sessions[side] = PairSession(_child_command(config, folder, outs[side]), cwd[side],
+                                         revision_first(env, base_tree) if side == "A" else env, folder / "log")
+        _, status = run_pair(sessions, PAIR_ROUNDS, session_cpus(config.invocation_params.args))
+        side = failed_side(status, outs)
+        if side is not None:
+            what = "the baseline commit" if side == "A" else "this checkout"
+            log = sessions[side].log.read_text(errors="replace") if sessions[side].log.is_file() else ""
+            raise VBenchError(f"the A/B session of {what} exited {status[side]}: {telling_line(log)}")
         return load_run(outs["A"]), load_run(outs["B"])
 
 
