@@ -31,17 +31,21 @@ def test_history_of_real_sessions_finds_the_step_at_the_planted_commit(repo, tmp
             continue  # a commit that does not build leaves no session behind
         for repeat in range(2):
             run_session(path, sha, storage / f"{i:02d}-{repeat}.json")
-    # At the gate's level (p < 0.01): real sessions on a shared CPU, and absolute time drifts; at 0.05 a
-    # chance step in latency_median turned up in one run of this test (+11%, p = 0.018).
+    # At the gate's level (p < 0.01): real sessions on a shared CPU, and absolute time drifts.
     result = history_of([storage], alpha=0.01)
     sessions = result.history.sessions
     assert [s.commit for s in sessions] == [sha for i, sha in enumerate(shas) if i != BROKEN for _ in range(2)]
     found = {t.series.metric.name: t.steps for t in result.trends}
-    for metric in ("norm_time", "latency_median"):
-        steps = found[metric]
-        assert len(steps) == 1, (metric, steps)
-        assert (sessions[steps[0].before].commit, sessions[steps[0].after].commit) == (shas[PLANTED - 1], shas[PLANTED])
-        assert steps[0].size > 1.0  # the planted work more than doubles the time
+    at_planted = (shas[PLANTED - 1], shas[PLANTED])
+    # norm_time (what the gate judges on a CPU): the planted step and nothing else
+    (step,) = found["norm_time"]
+    assert (sessions[step.before].commit, sessions[step.after].commit) == at_planted
+    assert step.size > 1.0  # the planted work more than doubles the time
+    # latency_median (absolute time, reported on a CPU): the planted step too; the shared host's own
+    # drift may add a small real step in unchanged code (a fresh-clone CI run: +11.6% at p = 0.002)
+    planted = [s for s in found["latency_median"] if (sessions[s.before].commit, sessions[s.after].commit) == at_planted]
+    assert len(planted) == 1 and planted[0].size > 1.0, found["latency_median"]
+    assert all(abs(s.size) < 0.5 for s in found["latency_median"] if s not in planted), found["latency_median"]
     # the gate's baseline on norm_time (gated on a CPU) is the sessions after the step
     norm = next(t for t in result.trends if t.series.metric.name == "norm_time")
     assert norm.window and all(sessions[i].commit in shas[PLANTED:] for i in norm.window)
