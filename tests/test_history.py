@@ -193,3 +193,32 @@ def test_a_row_judged_after_a_step_is_not_overruled_by_the_whole_session_rule(tm
     # is the 3 sessions after the step, and against those it is a regression
     assert "latency_median" in report.shifted
     assert row.verdict == "regressed" and "after a step in the history" in row.note
+
+
+def test_report_of_a_storage_folder_reads_each_session_once_and_shows_its_steps(tmp_path, monkeypatch):
+    import vbench.history.series
+    import vbench.report.load
+    from vbench.report import write_report
+
+    folder = tmp_path / "storage"
+    write_series(folder, levels((10.0, 8), (13.0, 8)), others={"steady": 5.0})
+    interrupted = json.loads((folder / "0016_c15.json").read_text())
+    interrupted["vbench"]["complete"] = False  # read by the report, left out of its history
+    (folder / "0017_cut.json").write_text(json.dumps(interrupted))
+    reads = []
+
+    def counted(real):
+        def load(path, **kwargs):
+            reads.append(str(path))
+            return real(path, **kwargs)
+        return load
+
+    for module in (vbench.report.load, vbench.history.series):
+        monkeypatch.setattr(module, "load_run", counted(module.load_run))
+    summary = write_report([folder], tmp_path / "out").files["summary.md"].read_text()
+    assert sorted(reads) == sorted(str(p) for p in folder.iterdir())  # each file once
+    trends = summary.split("## Trends", 1)[1]
+    assert "16 session(s)" in trends and "17 session(s)" not in trends
+    steps = [line.split("|") for line in trends.splitlines() if line.startswith("| ") and not line.startswith("| cell")]
+    assert steps and all("net" in row[1] and "steady" not in row[1] for row in steps)
+    assert all(20 < float(row[3].strip().rstrip("%")) < 35 for row in steps)  # the planted +30%

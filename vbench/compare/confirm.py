@@ -25,12 +25,13 @@ CONFIRM_STEP = 2  # fresh sessions per step
 
 @dataclass
 class Confirmation:
-    """The report after the fresh sessions, how many ran (at most, per cell), and whether Ctrl-C
-    stopped them."""
+    """The report after the fresh sessions, how many ran (at most, per cell), whether Ctrl-C
+    stopped them, and why re-measuring stopped early (None when it did not)."""
 
     report: Report
     sessions: int = 0
     interrupted: bool = False
+    stopped: str | None = None
 
 
 def confirm_suspects(report: Report, judge: Callable[[], Report],
@@ -40,7 +41,7 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
     sessions ran and, when it had to stop, why) and re-judge with ``judge()`` after each step, until
     no cell is inconclusive or ``sessions`` ran. ``shifted_too``: suspects in a metric the whole
     session moved in are re-measured too (A/B pairs can decide them)."""
-    names, done = suspect_cells(report, shifted_too=shifted_too), 0
+    names, done, stopped = suspect_cells(report, shifted_too=shifted_too), 0, None
     while names and done < sessions:
         try:
             ran, why_not = remeasure(names, min(step, sessions - done))
@@ -54,6 +55,7 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
             report = judge()
         if why_not:
             report.notes.append(why_not)
+            stopped = why_not
             break
         names = [r.fullname for r in report.inconclusive if r.fullname in names]
     if done:
@@ -61,4 +63,4 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
         how = (f"A/B pairs against the baseline's commit (up to {done // 2} each; --vb-confirm-sessions)"
                if shifted_too else f"fresh sessions (up to {done} each; --vb-confirm-sessions)")
         report.notes.append(f"{len(confirmed)} suspect cell(s) re-measured in {how}; their verdicts are judged on those")
-    return Confirmation(report, done)
+    return Confirmation(report, done, stopped=stopped)

@@ -9,12 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 from vbench.compare.policy import DEFAULT_BASELINE_RUNS, GatePolicy
+from vbench.compare.runs import Run
 from vbench.history.changepoints import ALPHA, MIN_SIZE
 from vbench.history.series import History, build_history, find_sessions, load_sessions
 from vbench.history.trends import Trend, analyse
 from vbench.errors import VBenchError
 
-__all__ = ["MIN_SESSIONS", "REPORT_SESSIONS", "HistoryResult", "history_of", "report_trends", "write_history", "cell_pngs"]
+__all__ = ["MIN_SESSIONS", "REPORT_SESSIONS", "HistoryResult", "history_of", "history_from", "report_trends", "write_history", "cell_pngs"]
 
 # Two segments of MIN_SIZE sessions each: fewer cannot show a step.
 MIN_SESSIONS = 2 * MIN_SIZE
@@ -53,20 +54,29 @@ def history_of(targets: Sequence[str | Path], *, hardware: str | None = None, ke
 
     Raises :class:`VBenchError` in one line for unreadable input, no session, or a single session.
     """
-    if not 0 < alpha < 1:
-        raise VBenchError(f"--alpha must be between 0 and 1, got {alpha}")
-    if baseline_runs < 1:
-        raise VBenchError(f"--baseline-runs must be >= 1, got {baseline_runs}")
     files, notes = find_sessions(targets)
     runs, skipped = load_sessions(files, named=[Path(t) for t in targets if Path(t).is_file()])
     if not runs:
         raise VBenchError(f"no readable stored session in {', '.join(map(str, targets))}"
                           + (f" ({skipped[0]})" if skipped else ""))
+    return history_from(runs, notes + skipped, hardware=hardware, keyword=keyword, since=since, alpha=alpha,
+                        baseline_runs=baseline_runs, fail_on=fail_on, matrix=matrix, device=device)
+
+
+def history_from(runs: Sequence[Run], notes: Sequence[str] = (), *, hardware: str | None = None,
+                 keyword: str | None = None, since: datetime | None = None, alpha: float = ALPHA,
+                 baseline_runs: int = DEFAULT_BASELINE_RUNS, fail_on: str | None = None,
+                 matrix: str | Path | None = None, device: str | None = None) -> HistoryResult:
+    """:func:`history_of` on sessions already read (``notes``: what reading them left out)."""
+    if not 0 < alpha < 1:
+        raise VBenchError(f"--alpha must be between 0 and 1, got {alpha}")
+    if baseline_runs < 1:
+        raise VBenchError(f"--baseline-runs must be >= 1, got {baseline_runs}")
     history = build_history(runs, hardware=hardware, keyword=keyword, since=since)
     if len(history.sessions) < 2:
         raise VBenchError(f"only one session of hardware key {history.hardware_key or 'unknown'} "
                           f"({history.sessions[0].source}): a history needs at least {MIN_SESSIONS} to show a step")
-    history.notes[:0] = notes + skipped
+    history.notes[:0] = list(notes)
     if len(history.sessions) < MIN_SESSIONS:
         history.notes.append(f"{len(history.sessions)} sessions: a step needs at least {MIN_SIZE} on each side, "
                              "so none can be found yet")
@@ -76,15 +86,18 @@ def history_of(targets: Sequence[str | Path], *, hardware: str | None = None, ke
     return HistoryResult(history, trends, alpha, MIN_SIZE, baseline_runs)
 
 
-def report_trends(targets: Sequence[str | Path]) -> HistoryResult | None:
-    """The history ``vbench report`` shows as its Trends section: that of the storage folders among
-    ``targets`` when they hold at least :data:`REPORT_SESSIONS` sessions of one hardware key; None
-    otherwise (files alone are runs to compare, not a history)."""
-    folders = [t for t in targets if Path(t).is_dir()]
-    if not folders:
+def report_trends(targets: Sequence[str | Path], runs: Sequence[Run]) -> HistoryResult | None:
+    """The history ``vbench report`` shows as its Trends section: that of ``runs`` (read by the report
+    from ``targets``) found in the storage folders among ``targets``, when they hold at least
+    :data:`REPORT_SESSIONS` complete sessions of one hardware key; None otherwise (files alone are runs
+    to compare, not a history)."""
+    folders = [Path(t).resolve() for t in targets if Path(t).is_dir()]
+    stored = [r for r in runs if r.complete is not False
+              and any(folder in Path(r.source).resolve().parents for folder in folders)]
+    if not stored:
         return None
     try:
-        result = history_of(folders)
+        result = history_from(stored)
     except VBenchError:
         return None  # nothing the report needs; `vbench history` says why in one line
     return result if len(result.history.sessions) >= REPORT_SESSIONS else None

@@ -49,7 +49,6 @@ class GateSession:
     interrupted: bool = False  # Ctrl-C during the fresh-session confirmation
     confirm_against: str = ""  # the commit suspects are confirmed against in A/B pairs ("" : none)
     repo: Path | None = None  # the git checkout that commit is in
-    pairs_failed: str | None = None  # why A/B pairs stopped
 
     @property
     def has_baseline(self) -> bool:
@@ -98,41 +97,42 @@ class GateSession:
         bs = config._benchmarksession
         kept = [b for b in bs.benchmarks if not b.has_error]
         why_not = self._why_no_confirmation(config)
-        if why_not is None:
-            self.confirm_against, self.repo, why_not_ab = self._ab_revision(config, baselines)
-        report = self._compare(config, kept, baselines, 0 if why_not else self._planned())
-        if why_not is None and self.confirm_against:
-            report = self._confirm_in_pairs(config, kept, baselines, report)
-            if self.confirm_against:
-                self.report = report
-                return report
-            why_not_ab = self.pairs_failed  # no pair ran: fresh sessions instead, said in the notes
-        if why_not is None:
-            if why_not_ab and suspect_cells(report):
-                self.notes.append(why_not_ab)
-                report = self._compare(config, kept, baselines, self._planned())
-            outcome = confirm_suspects(
-                report, lambda: self._compare(config, kept, baselines, self._planned()),  # judged on the fresh sessions
-                lambda names, count: self._fresh_confirmation(config, kept, names, count),
-                self.settings.confirm_sessions)
-            report, self.interrupted = outcome.report, outcome.interrupted
-        elif suspect_cells(report):
-            report.notes.append(why_not)
-        self.report = report
+        if why_not is not None:
+            report = self._compare(config, kept, baselines, 0)
+            if suspect_cells(report):
+                report.notes.append(why_not)
+            self.report = report
+            return report
+        self.confirm_against, self.repo, why_not_ab = self._ab_revision(config, baselines)
+        report = self._compare(config, kept, baselines, self._planned())
+        if self.confirm_against:
+            paired, why_not_ab = self._confirm_in_pairs(config, kept, baselines, report)
+            if paired is not None:
+                self.report = paired
+                return paired
+            self.confirm_against = ""  # no pair ran: fresh sessions instead, judged at the full level
+        if why_not_ab and suspect_cells(report, shifted_too=True):
+            self.notes.append(why_not_ab)
+            report = self._compare(config, kept, baselines, self._planned())
+        outcome = confirm_suspects(
+            report, lambda: self._compare(config, kept, baselines, self._planned()),  # judged on the fresh sessions
+            lambda names, count: self._fresh_confirmation(config, kept, names, count),
+            self.settings.confirm_sessions)
+        self.report, self.interrupted = outcome.report, outcome.interrupted
         return self.report
 
     def _planned(self) -> int:
         """Fresh sessions, or A/B pairs (two processes each), a suspect gets at most."""
         return self.settings.confirm_sessions
 
-    def _confirm_in_pairs(self, config: pytest.Config, kept, baselines: list[Run], report: Report) -> Report:
-        """Confirm the suspects in A/B pairs against ``self.confirm_against``; when no pair could run
-        (the worktree, or the first pair, failed), ``confirm_against`` is cleared and ``pairs_failed``
-        says why."""
+    def _confirm_in_pairs(self, config: pytest.Config, kept, baselines: list[Run],
+                          report: Report) -> tuple[Report | None, str | None]:
+        """Confirm the suspects in A/B pairs against ``self.confirm_against``: the report judged on the
+        pairs, or None and why when no pair could run (the worktree, or the first pair, failed)."""
         from vbench.compare.ab import worktree
 
         if not suspect_cells(report, shifted_too=True):
-            return report
+            return report, None
         judge = lambda: self._compare(config, kept, baselines, self._planned())  # noqa: E731
         try:
             with worktree(self.repo, self.confirm_against) as tree:
@@ -140,13 +140,11 @@ class GateSession:
                     report, judge, lambda names, count: self._pair_confirmation(config, kept, names, count, tree),
                     2 * self._planned(), shifted_too=True)
         except VBenchError as exc:
-            outcome = None
-            self.pairs_failed = f"A/B confirmation against {self.confirm_against[:10]} unavailable: {exc}"
-        if outcome is not None and (outcome.sessions or outcome.interrupted or not self.pairs_failed):
+            return None, f"A/B confirmation against {self.confirm_against[:10]} unavailable: {exc}"
+        if outcome.sessions or outcome.interrupted or not outcome.stopped:
             self.interrupted = outcome.interrupted
-            return outcome.report
-        self.confirm_against = ""
-        return report
+            return outcome.report, None
+        return None, outcome.stopped
 
     def _ab_revision(self, config: pytest.Config, baselines: list[Run]) -> tuple[str, Path | None, str | None]:
         """The commit A/B pairs confirm against (the newest baseline session's), the git checkout it is
@@ -258,9 +256,8 @@ class GateSession:
             try:
                 base, current = remeasure_pair(config, names, self.repo, tree)
             except VBenchError as exc:
-                self.pairs_failed = (f"A/B confirmation against {self.confirm_against[:10]} stopped after {ran} more "
-                                     f"pair(s): {exc}")
-                return 2 * ran, self.pairs_failed
+                return 2 * ran, (f"A/B confirmation against {self.confirm_against[:10]} stopped after {ran} more "
+                                 f"pair(s): {exc}")
             for name in names:
                 a, b, bench = base.cells.get(name), current.cells.get(name), by_name.get(name)
                 if a is not None and b is not None and bench is not None:

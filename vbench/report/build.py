@@ -62,12 +62,12 @@ def _rows_of(frame: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
     return rows
 
 
-def _trends(runs: Sequence[str | Path]) -> tuple[str, str]:
+def _trends(targets: Sequence[str | Path], runs: Sequence[Run]) -> tuple[str, str]:
     """The Trends section (Markdown, HTML) for storage folders with many sessions; empty otherwise."""
     from vbench.history.render import render_markdown, trends_html
     from vbench.history.result import cell_pngs, report_trends
 
-    history = report_trends(runs)
+    history = report_trends(targets, runs)
     if history is None:
         return "", ""
     body = render_markdown(history).split("\n", 1)[1]  # its own title becomes the section's
@@ -82,7 +82,8 @@ def write_report(
     other arguments) and write it under ``out_dir``. Returns the result with ``files`` set."""
     out = Path(out_dir)
     # bad input fails before anything is created
-    result = build_report(load_runs(runs), baseline, fail_on=fail_on, matrix=matrix, threshold=threshold)
+    loaded = load_runs(runs)
+    result = build_report(loaded, baseline, fail_on=fail_on, matrix=matrix, threshold=threshold)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     pngs: dict[str, bytes] = {}
     for plot in result.plots:
@@ -95,7 +96,7 @@ def write_report(
     result.files["cells.csv"] = write_csv(result.frame, out / "cells.csv")
     if result.verdicts is not None:
         result.files["verdicts.csv"] = write_csv(result.verdicts, out / "verdicts.csv")
-    trends_md, trends_page = _trends(runs)
+    trends_md, trends_page = _trends(runs, loaded)
     md = out / "summary.md"
     md.write_text(summary_markdown(result.current, result.recommendations, result.comparisons, result.plots) + trends_md)
     result.files["summary.md"] = md
