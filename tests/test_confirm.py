@@ -273,3 +273,42 @@ def test_a_cell_leaves_the_pairs_early_only_when_they_rule_out_twice_the_toleran
     stays, leaves = _row(report, "c0"), _row(report, "c1")
     assert stays.verdict == "inconclusive" and "twice the tolerance not ruled out yet" in stays.note
     assert leaves.verdict in ("unchanged", "improved")
+    # The gate stopped re-measuring c1 there (it records the pairs it had). Later the other suspects'
+    # pairs widen the pooled spread until one -8% pair no longer rules out twice the tolerance: c1
+    # keeps its decision instead of asking for pairs it was never going to get.
+    for name in names[2:]:
+        current.cells[f"t.py::t[{name}]"].extra["gate_confirm"]["pairs"] += _pairs(rng, 4, 1.0, 0.30)
+    assert _row(compare_sessions(base, current, TIME), "c1").verdict == "inconclusive"
+    current.cells["t.py::t[c1]"].extra["gate_confirm"]["decided"] = 1
+    assert _row(compare_sessions(base, current, TIME), "c1").verdict in ("unchanged", "improved")
+    current.cells["t.py::t[c1]"].extra["gate_confirm"]["decided"] = 2  # it went on after that: not decided at 1
+    assert _row(compare_sessions(base, current, TIME), "c1").verdict == "inconclusive"
+
+
+def test_the_loop_says_which_cells_left_before_the_last_step():
+    rng = np.random.default_rng(5)
+    left = []
+    names = [f"c{i}" for i in range(62)]
+    base = [_run({n: _samples(rng, 0.03) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.03, 1.3 if i < 16 else 1.0) for i, n in enumerate(names)}, "this run")
+    current.confirm_against = SHA
+
+    def judge():
+        return compare_sessions(base, current, TIME, confirm_planned=PAIRS)
+
+    def remeasure(fullnames, count):
+        for name in fullnames:
+            cell = current.cells[name]
+            confirm = cell.extra.setdefault("gate_confirm", {"against": SHA, "planned": PAIRS})
+            confirm.setdefault("pairs", []).extend(_pairs(rng, count // 2, 1.3 if int(cell.label[1:]) < 16 else 1.0, 0.01))
+        return count, None
+
+    outcome = confirm_suspects(judge(), judge, remeasure, 2 * PAIRS, shifted_too=True, decided=left.extend)
+    pairs = {r.cell.split()[-1]: r.confirm for r in outcome.report.rows if r.metric == "latency_median" and r.confirm}
+    assert left, "unchanged suspects leave after their first pair"
+    assert all(pairs[current.cells[n].label] < PAIRS for n in left)  # told only of cells that stopped early
+    regressed = {r.cell for r in outcome.report.rows if r.verdict == "regressed"}
+    assert regressed == {f"inference c{i}" for i in range(16)}
+    # both kinds leave early: unchanged cells after their first pairs, the +30% ones at the half-way look
+    left_at = {pairs[current.cells[n].label] for n in left}
+    assert min(left_at) < PAIRS // 2 and PAIRS // 2 in left_at

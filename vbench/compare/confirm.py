@@ -36,11 +36,15 @@ class Confirmation:
 
 def confirm_suspects(report: Report, judge: Callable[[], Report],
                      remeasure: Callable[[list[str], int], tuple[int, str | None]], sessions: int,
-                     step: int = CONFIRM_STEP, *, shifted_too: bool = False) -> Confirmation:
+                     step: int = CONFIRM_STEP, *, shifted_too: bool = False,
+                     decided: Callable[[list[str]], None] | None = None) -> Confirmation:
     """Re-measure the suspects of ``report`` with ``remeasure(fullnames, count)`` (returns how many
     sessions ran and, when it had to stop, why) and re-judge with ``judge()`` after each step, until
     no cell is inconclusive or ``sessions`` ran. ``shifted_too``: suspects in a metric the whole
-    session moved in are re-measured too (A/B pairs can decide them)."""
+    session moved in are re-measured too (A/B pairs can decide them). ``decided(fullnames)`` is told
+    which cells stopped before the last step because they were decided, before the next judgement:
+    the gate records it in the cell, so a later judgement (its pooled spread grown by the cells that
+    went on) does not ask that cell for pairs it was never going to get."""
     names, done, stopped = suspect_cells(report, shifted_too=shifted_too), 0, None
     while names and done < sessions:
         try:
@@ -57,7 +61,10 @@ def confirm_suspects(report: Report, judge: Callable[[], Report],
             report.notes.append(why_not)
             stopped = why_not
             break
-        names = [r.fullname for r in report.inconclusive if r.fullname in names]
+        still = [r.fullname for r in report.inconclusive if r.fullname in names]
+        if decided is not None and done < sessions and len(still) < len(names):
+            decided([n for n in names if n not in still])
+        names = still
     if done:
         confirmed = {r.fullname for r in report.rows if r.confirm}
         how = (f"A/B pairs against the baseline's commit (up to {done // 2} each; --vb-confirm-sessions)"

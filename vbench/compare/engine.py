@@ -189,11 +189,12 @@ def _pair_row(check: _Check, spread: Spread, level: float) -> Row:
         if row.verdict == REGRESSED and n not in looks:
             row.verdict = INCONCLUSIVE
             notes.append(f"{n} of {wanted} A/B pairs: a regression is called after {' or '.join(map(str, looks))}")
-        elif row.verdict != REGRESSED and n < wanted and x + _pair_bound((spread, SCREEN_MISS), check.pairs, n).strict \
-                >= math.log1p(2 * tol):
+        elif row.verdict != REGRESSED and n < wanted and check.cell.confirm_decided != n \
+                and x + _pair_bound((spread, SCREEN_MISS), check.pairs, n).strict >= math.log1p(2 * tol):
             # Before the last pair a cell leaves only when its pairs rule out twice the tolerance, as
             # the screen asks of a session: one pair's noise (3-5% in the study) would let a real 8%
-            # change go after a pair that happened to say +2%.
+            # change go after a pair that happened to say +2%. A cell that left so (the gate records
+            # it) keeps that decision when the pooled spread later grows with the cells that went on.
             row.verdict = INCONCLUSIVE
             notes.append(f"{n} of {wanted} A/B pairs: twice the tolerance not ruled out yet")
         row.can_catch = math.expm1(min(max(math.log1p(tol), _planned_pair_bound((spread, level), check.pairs,

@@ -85,6 +85,13 @@ class CellRecord:
         return planned if isinstance(planned, int) and planned > 0 else 0
 
     @property
+    def confirm_decided(self) -> int:
+        """How many A/B pairs this cell had when the gate stopped re-measuring it as decided before its
+        last planned pair (``gate_confirm.decided``); 0 when it did not stop early or the file does not say."""
+        decided = self._gate_confirm.get("decided")
+        return decided if isinstance(decided, int) and decided > 0 else 0
+
+    @property
     def confirm_against(self) -> str:
         """The commit the gate's A/B pairs ran against (``gate_confirm.against``; "" when none did)."""
         against = self._gate_confirm.get("against")

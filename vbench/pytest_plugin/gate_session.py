@@ -138,7 +138,7 @@ class GateSession:
             with worktree(self.repo, self.confirm_against) as tree:
                 outcome = confirm_suspects(
                     report, judge, lambda names, count: self._pair_confirmation(config, kept, names, count, tree),
-                    2 * self._planned(), shifted_too=True)
+                    2 * self._planned(), shifted_too=True, decided=lambda names: _mark_decided(kept, names))
         except VBenchError as exc:
             return None, f"A/B confirmation against {self.confirm_against[:10]} unavailable: {exc}"
         if outcome.sessions or outcome.interrupted or not outcome.stopped:
@@ -283,6 +283,15 @@ class GateSession:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary and (self.settings.verdict_md or self.compare_requested):
             append_text(summary, md)
+
+
+def _mark_decided(benchmarks, names: list[str]) -> None:
+    """Record in each of ``names`` how many A/B pairs it had when the gate stopped re-measuring it
+    as decided (``gate_confirm.decided``, read by the engine: see CellRecord.confirm_decided)."""
+    for bench in benchmarks:
+        confirm = bench.extra_info.get("gate_confirm") if bench.fullname in names else None
+        if isinstance(confirm, dict):
+            confirm["decided"] = len(confirm.get("pairs", []))
 
 
 def _samples(cell) -> dict:
