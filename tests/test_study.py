@@ -95,3 +95,20 @@ def test_analysis_counts_red_runs_and_caught_cells(tmp_path):
     summary = analyze.summarise(analyze.load_trials(tmp_path, 3), 3, "resnet", analyze.load_effects([f"resnet:stage={ab}"]))
     assert summary["injected_by_effect"] == {"+7.5% .. +12.5%": "1/1 (95% CI 2.5% .. 100.0%)"}
     assert "vbench ab, --effect" in analyze.markdown(summary)
+
+
+def test_sessions_judged_before_the_gate_recorded_early_leavers_get_them_inferred():
+    from vbench.compare import CellRecord, Run
+
+    def cell(name, pairs):
+        pair = {"base": {"samples_s": [0.01] * 5}, "current": {"samples_s": [0.01] * 5}}
+        extra = {"mode": "inference", "gate_confirm": {"against": "abc", "planned": 8, "pairs": [pair] * pairs}}
+        return CellRecord(f"t.py::t[{name}]", f"t[{name}]", extra, [0.01] * 5)
+
+    run = Run("s", "key")
+    run.cells = {c.fullname: c for c in (cell("left", 1), cell("stayed", 3), cell("also", 3))}
+    run.cells["t.py::t[plain]"] = CellRecord("t.py::t[plain]", "t[plain]", {"mode": "inference"}, [0.01] * 5)
+    _analyze_module().mark_early_leavers(run)
+    assert run.cells["t.py::t[left]"].confirm_decided == 1
+    assert run.cells["t.py::t[stayed]"].confirm_decided == 0 and run.cells["t.py::t[also]"].confirm_decided == 0
+    assert "gate_confirm" not in run.cells["t.py::t[plain]"].extra

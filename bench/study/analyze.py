@@ -109,10 +109,22 @@ def _load(path: Path):
     return run
 
 
-def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dict:
+def mark_early_leavers(run) -> None:
+    """What the gate records since it keeps an early leaver's decision (``gate_confirm.decided``),
+    for a session judged before it did: a cell with fewer A/B pairs than the most any cell of the
+    session got left the pairs early, as decided."""
+    pairs = {name: len(cell.confirm_pairs("time")) for name, cell in run.cells.items()}
+    most = max(pairs.values(), default=0)
+    for name, n in pairs.items():
+        if 0 < n < most:
+            run.cells[name].extra["gate_confirm"].setdefault("decided", n)
+
+
+def rejudge(folder: Path, index: int, k: int, record: dict | None = None, infer_decided: bool = False) -> dict:
     """The verdict JSON of stored session ``index`` judged again by this checkout's gate engine,
     against the newest ``k`` usable stored sessions before it (the fresh confirmation sessions the
-    live gate ran are in the stored session's cells)."""
+    live gate ran are in the stored session's cells); ``infer_decided``: :func:`mark_early_leavers`
+    first."""
     from vbench.compare import GatePolicy, compare_sessions
     from vbench.errors import VBenchError
 
@@ -126,6 +138,8 @@ def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dic
         current = stored_file(folder, record or {"index": index})
         before = [p for p in stored if p.name < current.name]
     run = _load(current)
+    if infer_decided:
+        mark_early_leavers(run)
     notes, baselines = [], []
     for path in reversed(before):  # the newest k usable, plus two spares, as the gate picks them
         if len(baselines) == k + 2:
@@ -146,7 +160,8 @@ def rejudge(folder: Path, index: int, k: int, record: dict | None = None) -> dic
     return report.as_dict()
 
 
-def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1) -> list[Trial]:
+def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1,
+                infer_decided: bool = False) -> list[Trial]:
     """Judged sessions with at least ``k`` baseline sessions, in order; with ``rejudged`` their
     verdicts are computed again by this checkout's engine (:func:`rejudge`)."""
     trials = []
@@ -156,7 +171,7 @@ def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1) ->
             continue
         verdict = json.loads((folder / record["verdict"]).read_text())
         if rejudged:
-            verdict = rejudge(folder, record["index"], k, record)
+            verdict = rejudge(folder, record["index"], k, record, infer_decided)
             record["exit"] = verdict["exit_status"]
         if (verdict.get("baseline_sessions") or 0) < k:
             continue
@@ -329,8 +344,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="a vbench ab --json verdict file measuring an injected unit's effect per cell")
     parser.add_argument("--rejudge", action="store_true",
                         help="judge every stored session again with this checkout's engine (same data)")
+    parser.add_argument("--infer-decided", action="store_true",
+                        help="with --rejudge: mark the cells that left the A/B pairs early, as the gate now "
+                             "records it, in sessions judged before it did")
     args = parser.parse_args(argv)
-    summary = summarise(load_trials(args.folder, args.k, args.rejudge, args.first), args.k, args.family,
+    if args.infer_decided and not args.rejudge:
+        parser.error("--infer-decided needs --rejudge")
+    summary = summarise(load_trials(args.folder, args.k, args.rejudge, args.first, args.infer_decided), args.k, args.family,
                         load_effects(args.effect))
     text = markdown(summary)
     print(text)
