@@ -312,3 +312,33 @@ def test_the_loop_says_which_cells_left_before_the_last_step():
     # both kinds leave early: unchanged cells after their first pairs, the +30% ones at the half-way look
     left_at = {pairs[current.cells[n].label] for n in left}
     assert min(left_at) < PAIRS // 2 and PAIRS // 2 in left_at
+
+
+def _pairs_of(ratios):
+    """A/B pairs whose medians differ by exactly ``ratios`` (this revision over the baseline's)."""
+    return [{"base": {"samples_s": [0.01] * 20}, "current": {"samples_s": [0.01 * r] * 20}} for r in ratios]
+
+
+def test_a_noisy_cells_own_pairs_are_not_shrunk_to_the_quiet_suspects_pool():
+    # Study 2026-12-06, session 23 (unchanged code): a compiled cell's 8 pairs said +8.5, +0.7, +23,
+    # -1.5, -2.7, +9.1, +1.5, +20.3% (its own spread 8.9%) while 17 quiet suspects left after a pair
+    # or two that agreed within 2%. Leaning on that pool, the gate called the +7% mean a regression.
+    rng = np.random.default_rng(23)
+    names = [f"c{i}" for i in range(20)]
+    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.01, 1.06 if n in ("c0", "c1") else 1.0) for n in names}, "this run")
+    current.confirm_against = SHA
+    for name in names[2:]:
+        ratios = np.exp(rng.normal(0, 0.02, size=2))
+        current.cells[f"t.py::t[{name}]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "decided": 2,
+                                                                   "pairs": _pairs_of(ratios)}
+    noisy = [1.085, 1.007, 1.230, 0.985, 0.973, 1.091, 1.015, 1.203]
+    current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": _pairs_of(noisy)}
+    # the same mean change from pairs that agree (within 1%) is still called
+    steady = np.exp(np.mean(np.log(noisy)) + rng.normal(0, 0.01, size=PAIRS))
+    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": _pairs_of(steady)}
+    report = compare_sessions(base, current, TIME)
+    noisy_row, steady_row = _row(report, "c0"), _row(report, "c1")
+    assert noisy_row.change == pytest.approx(steady_row.change, abs=0.015) and noisy_row.change > 0.06
+    assert noisy_row.verdict != "regressed"
+    assert steady_row.verdict == "regressed"

@@ -137,6 +137,18 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
     return row
 
 
+# The weight (degrees of freedom) of the pair spread pooled over the suspects against a cell's own
+# pairs: fixed, not limma's estimate. The cells that leave after a pair or two are the quiet ones
+# (pairs that agree rule out twice the tolerance), so the pool leans low, and their one-degree-of-
+# freedom variances hide how much cells differ: on the AMD VM of the 2026-12-06 study bf16, amp and
+# compiled cells spread 8-14% per pair and TorchScript 2%. Estimated, the weight reached 40-200
+# and shrank a compiled cell's own 8.9% (7 df) to 3.9%, calling an unchanged +7% a regression
+# (session 23). With 8, a cell's own 8 pairs (7 df) weigh about as much as the pool: re-judged, none
+# of that study's 13 unchanged sessions is red, and the Intel VM's injected sessions keep 13 of 14
+# cells slowed 7.5-12.5% caught (4 keeps 9 of 14).
+PAIR_PRIOR_DF = 8.0
+
+
 def _pair_bound(pairs: tuple[Spread, float], ratios: list[float], n: int):
     spread, level = pairs
     sigma, df = moderated(ratios, spread)
@@ -230,7 +242,7 @@ def _judge(report: Report, entries: list[Row | _Check], policy: GatePolicy, pair
             spreads[metric.name] = pooled_spread(groups, metric.prior_sigma)
         if split:  # before any pair ran (the "can catch" column), the wide prior stands in
             pair_groups = [c.pairs for c in checks if c.metric is metric and c.pairs]
-            pair_spreads[metric.name] = pooled_spread(pair_groups, metric.prior_sigma)
+            pair_spreads[metric.name] = pooled_spread(pair_groups, metric.prior_sigma, prior_df=PAIR_PRIOR_DF)
     report.spreads = {k: round(s.sigma, 5) for k, s in spreads.items()}
     report.checks = sum(c.tolerance is not None for c in checks)
     report.split = split

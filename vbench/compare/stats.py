@@ -67,7 +67,7 @@ class Spread:
     prior: bool = False
 
 
-def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float) -> Spread:
+def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float, prior_df: float | None = None) -> Spread:
     """Pool the variances of ``groups`` (per cell: log values of its sessions, or paired log ratios).
 
     ``sigma``: the median over cells of each cell's variance divided by the median of a chi-square
@@ -75,8 +75,9 @@ def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float) -> Spre
     do not inflate it). ``df``: how much one cell may lean on it, estimated as limma's ``eBayes``
     does (Smyth 2004, method of moments on the log variances): cells that all share one spread give a
     large value (capped at :data:`MAX_PRIOR_DF`), cells whose spreads differ a small one, so a cell's
-    own variance weighs more. With fewer than :data:`MIN_CELLS_FOR_DF` cells, ``PRIOR_DF``. Without
-    any group of two, ``prior_sigma`` (a deliberately wide value per metric) with ``PRIOR_DF``.
+    own variance weighs more. With fewer than :data:`MIN_CELLS_FOR_DF` cells, or given ``prior_df``,
+    that fixed weight instead (``PRIOR_DF`` by default). Without any group of two, ``prior_sigma`` (a
+    deliberately wide value per metric) with ``PRIOR_DF``.
     """
     from scipy.stats import chi2
 
@@ -89,7 +90,8 @@ def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float) -> Spre
         return Spread(max(prior_sigma, SIGMA_FLOOR), PRIOR_DF, 0, prior=True)
     scaled = [v / (chi2.ppf(0.5, d) / d) for v, d in zip(variances, dfs)]
     sigma = max(math.sqrt(float(np.median(scaled))), SIGMA_FLOOR)
-    return Spread(sigma, _prior_df(variances, dfs), len(variances))
+    df = _prior_df(variances, dfs) if prior_df is None else min(prior_df, float(sum(dfs)))
+    return Spread(sigma, df, len(variances))
 
 
 def _prior_df(variances: list[float], dfs: list[int]) -> float:
