@@ -112,3 +112,15 @@ def test_sessions_judged_before_the_gate_recorded_early_leavers_get_them_inferre
     assert run.cells["t.py::t[left]"].confirm_decided == 1
     assert run.cells["t.py::t[stayed]"].confirm_decided == 0 and run.cells["t.py::t[also]"].confirm_decided == 0
     assert "gate_confirm" not in run.cells["t.py::t[plain]"].extra
+
+
+def test_archived_study_finds_its_non_overlapping_trials():
+    # The committed AMD study: its live verdicts name the stored JSON, its archive holds .json.gz
+    # copies; both are one session, so trial 21 (baselines 11-20) overlaps trial 11 and 22 does not.
+    from pathlib import Path
+
+    analyze = _analyze_module()
+    folder = Path(__file__).resolve().parent.parent / "fixtures" / "gate" / "study" / "2026-12-06-aa"
+    summary = analyze.summarise(analyze.load_trials(folder, 10), 10, "resnet")
+    assert summary["unchanged"]["trials"] == 20
+    assert summary["unchanged"]["non_overlapping_trials"] == [11, 22]

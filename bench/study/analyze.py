@@ -176,8 +176,10 @@ def load_trials(folder: Path, k: int, rejudged: bool = False, first: int = 1,
         if (verdict.get("baseline_sessions") or 0) < k:
             continue
         own = stored_file(folder, record) if record.get("saved", True) else None
-        uses = frozenset(Path(p).name for p in verdict.get("baseline_files") or ()) | (
-            {own.name} if own is not None else set())
+        # by name without ".gz": live verdicts name the stored JSON, the judged session's own file
+        # (and a re-judged verdict's baselines) may be the archived copy
+        uses = frozenset(Path(p).name.removesuffix(".gz") for p in verdict.get("baseline_files") or ()) | (
+            {own.name.removesuffix(".gz")} if own is not None else set())
         trials.append(Trial(record["index"], record.get("inject"), record["exit"], record["wall_s"],
                             record.get("load_before", 0.0), verdict["baseline_sessions"], verdict["checks"],
                             verdict["rows"], uses if verdict.get("baseline_files") else frozenset()))

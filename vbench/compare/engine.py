@@ -144,8 +144,9 @@ def _row(check: _Check, spread: Spread, level: float, paired: bool, planned: int
 # compiled cells spread 8-14% per pair and TorchScript 2%. Estimated, the weight reached 40-200
 # and shrank a compiled cell's own 8.9% (7 df) to 3.9%, calling an unchanged +7% a regression
 # (session 23). With 8, a cell's own 8 pairs (7 df) weigh about as much as the pool: re-judged, none
-# of that study's 13 unchanged sessions is red, and the Intel VM's injected sessions keep 13 of 14
-# cells slowed 7.5-12.5% caught (4 keeps 9 of 14).
+# of the 13 unchanged sessions judged by then is red, and the Intel VM's injected sessions keep 13 of
+# 14 cells slowed 7.5-12.5% caught (4 keeps 9 of 14); judged live with it, 6 more unchanged sessions
+# passed (fixtures/gate/study/2026-12-06-aa).
 PAIR_PRIOR_DF = 8.0
 
 
