@@ -143,12 +143,24 @@ def _pairs(rng, count, factor, sigma_pair):
     return out
 
 
+def _suspects(rng, cells, slower, factor):
+    """K baseline sessions of ``cells`` cells within 1% and this run, the cells named in ``slower``
+    ``factor`` times slower, set to be confirmed in A/B pairs against ``SHA``."""
+    names = [f"c{i}" for i in range(cells)]
+    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
+    current = _run({n: _samples(rng, 0.01, factor if n in slower else 1.0) for n in names}, "this run")
+    current.confirm_against = SHA
+    return names, base, current
+
+
+def _pairs_of(ratios):
+    """A/B pairs whose medians differ by exactly ``ratios`` (this revision over the baseline's)."""
+    return [{"base": {"samples_s": [0.01] * 20}, "current": {"samples_s": [0.01 * r] * 20}} for r in ratios]
+
+
 def test_pairs_decide_a_suspect_on_their_own_and_a_regression_is_called_only_at_a_look():
     rng = np.random.default_rng(11)
-    names = [f"c{i}" for i in range(20)]
-    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
-    current = _run({n: _samples(rng, 0.01, 1.3 if n in ("c0", "c1") else 1.0) for n in names}, "this run")
-    current.confirm_against = SHA
+    names, base, current = _suspects(rng, 20, ("c0", "c1"), 1.3)
     slower = current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS,
                                                                     "pairs": _pairs(rng, 2, 1.3, 0.01)}
     # c1 was slower in this session only (the machine): its pair finds both revisions alike
@@ -255,20 +267,13 @@ def test_a_cell_leaves_the_pairs_early_only_when_they_rule_out_twice_the_toleran
     # Pairs that spread 4%: one pair saying +2% does not rule out +10%, so the cell gets more pairs;
     # one saying -8% does.
     rng = np.random.default_rng(16)
-    names = [f"c{i}" for i in range(12)]
-    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
-    current = _run({n: _samples(rng, 0.01, 1.2) for n in names[:2]} | {n: _samples(rng, 0.01) for n in names[2:]}, "this run")
-    current.confirm_against = SHA
+    names, base, current = _suspects(rng, 12, ("c0", "c1"), 1.2)
     for i, name in enumerate(names[2:]):  # other suspects, 4 pairs each, spread 4%: the pooled spread
         current.cells[f"t.py::t[{name}]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS,
                                                                    "pairs": _pairs(rng, 4, 1.0, 0.04)}
 
-    def one_pair(ratio):
-        base_samples = [0.01] * 20
-        return [{"base": {"samples_s": base_samples}, "current": {"samples_s": [0.01 * ratio] * 20}}]
-
-    current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": one_pair(1.02)}
-    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": one_pair(0.92)}
+    current.cells["t.py::t[c0]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": _pairs_of([1.02])}
+    current.cells["t.py::t[c1]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "pairs": _pairs_of([0.92])}
     report = compare_sessions(base, current, TIME)
     stays, leaves = _row(report, "c0"), _row(report, "c1")
     assert stays.verdict == "inconclusive" and "twice the tolerance not ruled out yet" in stays.note
@@ -314,20 +319,12 @@ def test_the_loop_says_which_cells_left_before_the_last_step():
     assert min(left_at) < PAIRS // 2 and PAIRS // 2 in left_at
 
 
-def _pairs_of(ratios):
-    """A/B pairs whose medians differ by exactly ``ratios`` (this revision over the baseline's)."""
-    return [{"base": {"samples_s": [0.01] * 20}, "current": {"samples_s": [0.01 * r] * 20}} for r in ratios]
-
-
 def test_a_noisy_cells_own_pairs_are_not_shrunk_to_the_quiet_suspects_pool():
     # Study 2026-12-06, session 23 (unchanged code): a compiled cell's 8 pairs said +8.5, +0.7, +23,
     # -1.5, -2.7, +9.1, +1.5, +20.3% (its own spread 8.9%) while 17 quiet suspects left after a pair
     # or two that agreed within 2%. Leaning on that pool, the gate called the +7% mean a regression.
     rng = np.random.default_rng(23)
-    names = [f"c{i}" for i in range(20)]
-    base = [_run({n: _samples(rng, 0.01) for n in names}, f"s{j}") for j in range(K)]
-    current = _run({n: _samples(rng, 0.01, 1.06 if n in ("c0", "c1") else 1.0) for n in names}, "this run")
-    current.confirm_against = SHA
+    names, base, current = _suspects(rng, 20, ("c0", "c1"), 1.06)
     for name in names[2:]:
         ratios = np.exp(rng.normal(0, 0.02, size=2))
         current.cells[f"t.py::t[{name}]"].extra["gate_confirm"] = {"against": SHA, "planned": PAIRS, "decided": 2,
