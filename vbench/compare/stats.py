@@ -90,17 +90,17 @@ def pooled_spread(groups: Iterable[Sequence[float]], prior_sigma: float, prior_d
         return Spread(max(prior_sigma, SIGMA_FLOOR), PRIOR_DF, 0, prior=True)
     scaled = [v / (chi2.ppf(0.5, d) / d) for v, d in zip(variances, dfs)]
     sigma = max(math.sqrt(float(np.median(scaled))), SIGMA_FLOOR)
-    df = _prior_df(variances, dfs) if prior_df is None else min(prior_df, float(sum(dfs)))
-    return Spread(sigma, df, len(variances))
+    return Spread(sigma, _prior_df(variances, dfs, prior_df), len(variances))
 
 
-def _prior_df(variances: list[float], dfs: list[int]) -> float:
-    """limma's moment estimate of the prior degrees of freedom of cell variances."""
+def _prior_df(variances: list[float], dfs: list[int], fixed: float | None = None) -> float:
+    """limma's moment estimate of the prior degrees of freedom of cell variances; ``fixed`` (or
+    ``PRIOR_DF`` with too few cells) instead, never more than the cells' own degrees of freedom."""
     from scipy.optimize import brentq
     from scipy.special import digamma, polygamma
 
-    if len(variances) < MIN_CELLS_FOR_DF:
-        return min(PRIOR_DF, float(sum(dfs)))
+    if fixed is not None or len(variances) < MIN_CELLS_FOR_DF:
+        return min(PRIOR_DF if fixed is None else fixed, float(sum(dfs)))
     floor = SIGMA_FLOOR ** 2
     d = np.asarray(dfs, dtype=float)
     e = np.log(np.maximum(variances, floor)) - digamma(d / 2) + np.log(d / 2)
